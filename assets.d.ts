@@ -1,0 +1,5 @@
+// Files embedded with import attributes (`with { type: "text" }`) are strings at run time.
+declare module "*.sql" { const text: string; export default text; }
+declare module "*.proto" { const text: string; export default text; }
+declare module "*.graphql" { const text: string; export default text; }
+declare module "*.html" { const text: string; export default text; }

@@ -1,0 +1,159 @@
+/**
+ * The only reader of the environment. Flags override environment variables; every problem is
+ * collected and reported at once, with secrets redacted, before anything starts.
+ */
+import { redactUrl, type LogLevel } from "./runtime/log.ts";
+
+export const ROLES = ["gateway", "worker", "scheduler", "audit", "grpc-backend"] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Config {
+  roles: Role[];
+  databaseUrl?: string;
+  amqpUrl?: string;
+  mongoUrl?: string;
+  smtpUrl?: string;
+  mailFrom: string;
+  httpPort: number;
+  httpHost: string;
+  grpcPort: number;
+  grpcUrl?: string;
+  grpcToken?: string;
+  adminPort: number;
+  adminKey?: string;
+  jwtSecret?: string;
+  jwksUrl?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  dataDir: string;
+  logLevel: LogLevel;
+  /** Public base URL of the gateway, used in links we put into messages (unsubscribe, deep links). */
+  publicUrl: string;
+  /** Worker: deliveries sent at once per process; also the AMQP prefetch. */
+  workerConcurrency: number;
+  /** Attempts per delivery before it is dead-lettered. */
+  maxAttempts: number;
+  /** Per-send timeout. Far below RabbitMQ's consumer_timeout (30 min default) so a stuck peer never closes our channel. */
+  sendTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  /** Request body limit in bytes. */
+  maxBodyBytes: number;
+  /** Recipients per event. */
+  maxRecipients: number;
+  /** Requests per second per API key (token bucket); 0 disables. */
+  rateLimitPerKey: number;
+  /** Channel provider settings, NOTIFY_<CHANNEL>_* variables, parsed by each provider's own schema. */
+  env: Record<string, string | undefined>;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+export type Flags = Record<string, string | true>;
+
+const LOG_LEVELS: LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+
+/** Flag names map to env names: --http-port → NOTIFY_HTTP_PORT. */
+export function flagToEnv(flag: string): string {
+  return "NOTIFY_" + flag.replace(/-/g, "_").toUpperCase();
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env, flags: Flags = {}): Config {
+  const merged: Record<string, string | undefined> = { ...env };
+  for (const [k, v] of Object.entries(flags)) if (k !== "role") merged[flagToEnv(k)] = v === true ? "true" : v;
+  const problems: string[] = [];
+  const get = (name: string) => {
+    const v = merged[name];
+    return v === undefined || v === "" ? undefined : v;
+  };
+  const int = (name: string, def: number, min: number, max: number) => {
+    const raw = get(name);
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}: expected an integer from ${min} to ${max}, got "${raw}"`);
+      return def;
+    }
+    return n;
+  };
+  const url = (name: string, protocols: string[], secret = true) => {
+    const raw = get(name);
+    if (raw === undefined) return undefined;
+    try {
+      const u = new URL(raw);
+      if (!protocols.includes(u.protocol.replace(/:$/, ""))) {
+        problems.push(`${name}: expected a ${protocols.join(" or ")} URL, got "${secret ? redactUrl(raw) : raw}"`);
+      }
+      return raw;
+    } catch {
+      problems.push(`${name}: not a valid URL`);
+      return undefined;
+    }
+  };
+
+  const roleRaw = (typeof flags.role === "string" ? flags.role : undefined) ?? get("NOTIFY_ROLE") ?? "all";
+  const roles = parseRoles(roleRaw, problems);
+
+  const logLevel = (get("NOTIFY_LOG_LEVEL") ?? "info") as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`NOTIFY_LOG_LEVEL: expected one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
+
+  const adminKey = get("NOTIFY_ADMIN_KEY");
+  if (adminKey !== undefined && adminKey.length < 16) problems.push("NOTIFY_ADMIN_KEY: must be at least 16 characters ([redacted])");
+  const jwtSecret = get("NOTIFY_JWT_SECRET");
+  if (jwtSecret !== undefined && jwtSecret.length < 32) problems.push("NOTIFY_JWT_SECRET: must be at least 32 characters for HS256 ([redacted])");
+
+  const httpPort = int("NOTIFY_HTTP_PORT", 8080, 0, 65535);
+  const config: Config = {
+    roles,
+    databaseUrl: url("NOTIFY_DATABASE_URL", ["postgres", "postgresql"]),
+    amqpUrl: url("NOTIFY_AMQP_URL", ["amqp", "amqps"]),
+    mongoUrl: url("NOTIFY_MONGO_URL", ["mongodb", "mongodb+srv"]),
+    smtpUrl: url("NOTIFY_SMTP_URL", ["smtp", "smtps"]),
+    mailFrom: get("NOTIFY_MAIL_FROM") ?? "notify@localhost",
+    httpPort,
+    httpHost: get("NOTIFY_HTTP_HOST") ?? "0.0.0.0",
+    grpcPort: int("NOTIFY_GRPC_PORT", 50051, 0, 65535),
+    grpcUrl: get("NOTIFY_GRPC_URL"),
+    grpcToken: get("NOTIFY_GRPC_TOKEN"),
+    adminPort: int("NOTIFY_ADMIN_PORT", 9090, 0, 65535),
+    adminKey,
+    jwtSecret,
+    jwksUrl: url("NOTIFY_JWKS_URL", ["http", "https"], false),
+    jwtIssuer: get("NOTIFY_JWT_ISSUER"),
+    jwtAudience: get("NOTIFY_JWT_AUDIENCE"),
+    dataDir: get("NOTIFY_DATA_DIR") ?? "./data",
+    logLevel,
+    publicUrl: get("NOTIFY_PUBLIC_URL") ?? `http://localhost:${httpPort}`,
+    workerConcurrency: int("NOTIFY_WORKER_CONCURRENCY", 32, 1, 1000),
+    maxAttempts: int("NOTIFY_MAX_ATTEMPTS", 6, 1, 50),
+    sendTimeoutMs: int("NOTIFY_SEND_TIMEOUT_MS", 30_000, 100, 600_000),
+    shutdownTimeoutMs: int("NOTIFY_SHUTDOWN_TIMEOUT_MS", 20_000, 100, 600_000),
+    maxBodyBytes: int("NOTIFY_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
+    maxRecipients: int("NOTIFY_MAX_RECIPIENTS", 1000, 1, 100_000),
+    rateLimitPerKey: int("NOTIFY_RATE_LIMIT_PER_KEY", 0, 0, 10_000_000),
+    env: merged,
+  };
+  if (/[\r\n]/.test(config.mailFrom)) problems.push("NOTIFY_MAIL_FROM: must not contain line breaks");
+  if (problems.length) throw new ConfigError([...new Set(problems)]);
+  return config;
+}
+
+export function parseRoles(raw: string, problems: string[]): Role[] {
+  const parts = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  if (parts.length === 0 || parts.includes("all")) return [...ROLES];
+  const out: Role[] = [];
+  for (const p of parts) {
+    if ((ROLES as readonly string[]).includes(p)) out.push(p as Role);
+    else problems.push(`role: unknown role "${p}" (expected all or ${ROLES.join(", ")})`);
+  }
+  return [...new Set(out)];
+}
+
+/** True when no external database/broker is configured: SPEC 6 embedded mode. */
+export function isEmbedded(config: Config): boolean {
+  return !config.databaseUrl || !config.amqpUrl;
+}

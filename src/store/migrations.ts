@@ -1,0 +1,16 @@
+/**
+ * Migrations are embedded in the binary (import attributes), listed here in order. Adding one is
+ * adding a file to migrations/ and a line below; the runner applies all pending ones in one
+ * transaction under an advisory lock, so two processes migrating at once are safe.
+ */
+import m0001 from "../../migrations/0001_init.sql" with { type: "text" };
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [
+  { version: 1, name: "0001_init", sql: m0001 },
+];
