@@ -4,6 +4,7 @@
  * transaction under an advisory lock, so two processes migrating at once are safe.
  */
 import m0001 from "../../migrations/0001_init.sql" with { type: "text" };
+import m0003 from "../../migrations/0003_audit.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -13,4 +14,5 @@ export interface Migration {
 
 export const MIGRATIONS: Migration[] = [
   { version: 1, name: "0001_init", sql: m0001 },
+  { version: 3, name: "0003_audit", sql: m0003 },
 ];
