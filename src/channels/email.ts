@@ -1,0 +1,109 @@
+/**
+ * E-mail over SMTP with nodemailer. NOTIFY_SMTP_URL (smtp://user:pass@host:port, smtps:// for TLS),
+ * NOTIFY_MAIL_FROM. A pooled transport keeps connections warm; the pool is exercised against a
+ * real SMTP server in tests because Bun has had "socket already destroyed" issues with it.
+ */
+import nodemailer from "nodemailer";
+import * as v from "valibot";
+import { SendError, type ChannelProvider, type ChannelSender } from "./types.ts";
+
+const Config = v.object({
+  url: v.pipe(v.string(), v.url()),
+  from: v.pipe(v.string(), v.regex(/^[^\r\n]+$/, "must not contain line breaks")),
+  /** Connections in the pool. Most relays throttle far more than a handful per client. */
+  maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100)), 5),
+  timeoutMs: v.optional(v.number(), 30_000),
+});
+type Config = v.InferOutput<typeof Config>;
+
+/** SMTP reply codes and transport errors that are worth another attempt. */
+function classify(err: unknown): SendError {
+  const e = err as { responseCode?: number; code?: string; message?: string; response?: string };
+  const code = e.responseCode;
+  const text = (e.response ?? e.message ?? String(err)).slice(0, 500);
+  if (typeof code === "number") {
+    if (code >= 500) return new SendError(`SMTP ${code}: ${text}`, { permanent: true, cause: err });
+    return new SendError(`SMTP ${code}: ${text}`, { permanent: false, cause: err });
+  }
+  // EENVELOPE: nodemailer refused the envelope itself (no valid recipient): retrying cannot help.
+  if (e.code === "EENVELOPE") return new SendError(`invalid envelope: ${text}`, { permanent: true, cause: err });
+  return new SendError(`SMTP transport: ${e.code ?? "error"}: ${text}`, { permanent: false, cause: err });
+}
+
+export const email: ChannelProvider<Config> = {
+  name: "smtp",
+  channel: "email",
+  configSchema: Config,
+  fromEnv(env, deps) {
+    const url = env.NOTIFY_SMTP_URL;
+    if (!url) return undefined;
+    return {
+      url,
+      from: deps.mailFrom,
+      maxConnections: env.NOTIFY_SMTP_POOL ? Number(env.NOTIFY_SMTP_POOL) : undefined,
+      timeoutMs: env.NOTIFY_SEND_TIMEOUT_MS ? Number(env.NOTIFY_SEND_TIMEOUT_MS) : undefined,
+    };
+  },
+  address: (user) => user.email ?? undefined,
+  create(config, deps): ChannelSender {
+    const u = new URL(config.url);
+    const transport = nodemailer.createTransport({
+      pool: true,
+      maxConnections: config.maxConnections,
+      maxMessages: 1000,
+      host: u.hostname,
+      port: Number(u.port || (u.protocol === "smtps:" ? 465 : 587)),
+      secure: u.protocol === "smtps:",
+      auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
+      connectionTimeout: Math.min(config.timeoutMs, 10_000),
+      greetingTimeout: Math.min(config.timeoutMs, 10_000),
+      socketTimeout: config.timeoutMs,
+      // Loopback relays in development rarely have certificates; operators opt in to strict TLS with ?tls=strict.
+      tls: { rejectUnauthorized: u.searchParams.get("tls") === "strict" },
+      ignoreTLS: u.searchParams.get("starttls") === "off",
+    });
+    const domain = (config.from.match(/@([^>\s]+)/)?.[1] ?? "notify.local").replace(/[^A-Za-z0-9.-]/g, "");
+    return {
+      provider: "smtp",
+      async send(msg, signal) {
+        if (signal.aborted) throw new SendError("send aborted", { permanent: false });
+        // Stable Message-ID per delivery: a resend after a crash carries the same id, so the
+        // recipient's mail system can recognise the duplicate.
+        const messageId = `<${msg.deliveryId}@${domain}>`;
+        const headers: Record<string, string> = { "X-Notify-Notification": msg.notificationId };
+        const unsub = msg.content.meta?.unsubscribe_url;
+        if (typeof unsub === "string") {
+          headers["List-Unsubscribe"] = `<${unsub}>`;
+          headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click";
+        }
+        const subject = (msg.content.subject ?? msg.content.title ?? "").replace(/[\r\n]+/g, " ");
+        const abort = new Promise<never>((_, reject) =>
+          signal.addEventListener("abort", () => reject(new SendError("send timed out", { permanent: false })), { once: true }),
+        );
+        try {
+          const info = await Promise.race([
+            transport.sendMail({
+              from: config.from,
+              to: msg.to,
+              subject,
+              text: msg.content.text ?? "",
+              html: msg.content.html,
+              messageId,
+              headers,
+              // Refuse to pass CR/LF through any header we build from data.
+              disableFileAccess: true,
+              disableUrlAccess: true,
+            }),
+            abort,
+          ]);
+          return { providerId: info.messageId ?? messageId };
+        } catch (err) {
+          throw err instanceof SendError ? err : classify(err);
+        }
+      },
+      async close() {
+        transport.close();
+      },
+    };
+  },
+};

@@ -1,0 +1,69 @@
+/**
+ * The channel provider contract. A provider file exports one `ChannelProvider`: its name, the
+ * channel it serves, a valibot schema for its settings and a factory. The registry imports
+ * providers by name; adding a provider adds a file and a line there, never a branch in a switch.
+ */
+import type * as v from "valibot";
+import type { Logger } from "../runtime/log.ts";
+import type { ChannelName } from "../schemas/event.ts";
+import type { DeliveryContent } from "../store/deliveries.ts";
+import type { User } from "../store/users.ts";
+
+export interface OutboundMessage {
+  deliveryId: string;
+  notificationId: string;
+  event: string;
+  /** Address on this channel: e-mail, phone, chat id, URL or user id. */
+  to: string;
+  user: User;
+  content: DeliveryContent;
+  /** Attempt number, from 1. */
+  attempt: number;
+}
+
+export interface SendResult {
+  /** Provider's id for the message (SMTP Message-ID, SMS sid, Telegram message_id...). */
+  providerId?: string;
+}
+
+/**
+ * Thrown by send(). `permanent` failures fail the delivery at once (SMTP 5xx, invalid address);
+ * others are retried with backoff. `retryAfterMs` honours the provider's own hint (429 retry_after).
+ */
+export class SendError extends Error {
+  readonly permanent: boolean;
+  readonly retryAfterMs?: number;
+  constructor(message: string, opts: { permanent: boolean; retryAfterMs?: number; cause?: unknown }) {
+    super(message, { cause: opts.cause });
+    this.name = "SendError";
+    this.permanent = opts.permanent;
+    this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+export interface ChannelSender {
+  readonly provider: string;
+  send(msg: OutboundMessage, signal: AbortSignal): Promise<SendResult>;
+  close(): Promise<void>;
+}
+
+export interface ProviderDeps {
+  log: Logger;
+  /** Public base URL of the gateway (unsubscribe links, deep links). */
+  publicUrl: string;
+  mailFrom: string;
+  dataDir: string;
+}
+
+export interface ChannelProvider<C = unknown> {
+  /** Provider name, e.g. "smtp", "twilio", "telegram-bot". */
+  name: string;
+  channel: ChannelName;
+  /** Settings schema; the registry reports its issues as configuration errors. */
+  configSchema: v.GenericSchema<unknown, C>;
+  /** Reads the provider's settings from NOTIFY_* variables; undefined when it is not configured. */
+  fromEnv(env: Record<string, string | undefined>, deps: ProviderDeps): unknown | undefined;
+  create(config: C, deps: ProviderDeps): ChannelSender;
+  /** The address of a user on this channel, or undefined when the user has none. */
+  address(user: User): string | undefined;
+}

@@ -1,0 +1,13 @@
+import type { Logger } from "../runtime/log.ts";
+import type { Principal } from "./auth.ts";
+
+/** Hono context variables set by the middleware of src/http/app.ts. */
+export interface Env {
+  Variables: {
+    requestId: string;
+    log: Logger;
+    /** Resolves the caller once per request (API key or user JWT); null when anonymous. */
+    authenticate: () => Promise<Principal | null>;
+    principal?: Principal | null;
+  };
+}

@@ -1,0 +1,32 @@
+/** API keys (admin): POST /api-keys → the key, shown once; GET; DELETE revokes. */
+import type { Hono } from "hono";
+import type { App } from "../../app.ts";
+import { notFound } from "../../runtime/errors.ts";
+import { parse } from "../../schemas/common.ts";
+import { ApiKeyInput } from "../../schemas/api-key.ts";
+import { requireScope, type Principal } from "../auth.ts";
+import type { Env } from "../env.ts";
+import { jsonBody } from "../app.ts";
+import { page, pageParams } from "../pagination.ts";
+
+export function apiKeyRoutes(api: Hono<Env>, app: App) {
+  api.post("/api-keys", requireScope("admin"), async (c) => {
+    const input = parse(ApiKeyInput, await jsonBody(c));
+    const p = c.get("principal") as Principal;
+    const { record, key } = await app.repos.apiKeys.create(input.name, [...new Set(input.scopes)], `${p.type}:${p.id}`);
+    return c.json({ ...record, key }, 201);
+  });
+
+  api.get("/api-keys", requireScope("admin"), async (c) => {
+    const { limit, after } = pageParams((k) => c.req.query(k));
+    const rows = await app.repos.apiKeys.list(limit + 1, after);
+    return c.json(page(rows, limit, (k) => k.id));
+  });
+
+  api.delete("/api-keys/:id", requireScope("admin"), async (c) => {
+    const id = c.req.param("id");
+    const rec = /^[0-9a-f-]{36}$/i.test(id) ? await app.repos.apiKeys.revoke(id) : undefined;
+    if (!rec) throw notFound("api key", id);
+    return c.body(null, 204);
+  });
+}

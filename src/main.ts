@@ -1,0 +1,102 @@
+/**
+ * argv → run. Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+ */
+import pkg from "../package.json" with { type: "json" };
+import { parseArgs, UsageError, USAGE } from "./cli.ts";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { createLogger } from "./runtime/log.ts";
+import { createSql, migrate } from "./store/db.ts";
+import { runRoles } from "./roles/run.ts";
+import { ChannelConfigError } from "./channels/registry.ts";
+import { StartupError } from "./roles/context.ts";
+
+async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`notify: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+  if (args.command === "help") {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.command === "version") {
+    process.stdout.write(`notify ${pkg.version} (bun ${Bun.version})\n`);
+    return 0;
+  }
+
+  let config: Config;
+  try {
+    config = loadConfig(process.env, args.flags);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`notify: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel, { service: "notify", pid: process.pid });
+
+  switch (args.command) {
+    case "migrate": {
+      if (!config.databaseUrl) {
+        process.stderr.write("notify: NOTIFY_DATABASE_URL is required for migrate\n");
+        return 2;
+      }
+      const sql = createSql(config.databaseUrl, { max: 1 });
+      try {
+        const r = await migrate(sql, log);
+        process.stdout.write(`migrations: ${r.applied.length ? `applied ${r.applied.join(", ")}` : "up to date"} (schema version ${r.current})\n`);
+        return 0;
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    }
+    case "healthcheck":
+      return healthcheck(config);
+    case "audit":
+      return auditVerify(config, log);
+    case "run":
+      try {
+        return await runRoles(config, log);
+      } catch (err) {
+        if (err instanceof StartupError || err instanceof ChannelConfigError) {
+          process.stderr.write(`notify: ${err.message}\n`);
+          return 2;
+        }
+        throw err;
+      }
+  }
+  return 2;
+}
+
+/** For Docker HEALTHCHECK: asks this host's process for /readyz. */
+async function healthcheck(config: Config): Promise<number> {
+  const port = config.roles.includes("gateway") ? config.httpPort : config.adminPort;
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(3000) });
+    process.stdout.write(`${res.status} ${await res.text()}\n`);
+    return res.ok ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`notify: healthcheck: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+async function auditVerify(_config: Config, _log: ReturnType<typeof createLogger>): Promise<number> {
+  process.stderr.write("notify: audit verify is not available in this build yet\n");
+  return 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`notify: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

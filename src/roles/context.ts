@@ -1,0 +1,68 @@
+/**
+ * Builds the App value for a process: storage, queue, repositories, channels and services.
+ * Roles take what they need from it.
+ */
+import type { App } from "../app.ts";
+import { isEmbedded, type Config } from "../config.ts";
+import { createAmqpQueue } from "../mq/amqp.ts";
+import type { Logger } from "../runtime/log.ts";
+import type { Lifecycle } from "../runtime/lifecycle.ts";
+import { createChannels } from "../channels/registry.ts";
+import { createSql } from "../store/db.ts";
+import { createApiKeyRepo } from "../store/api-keys.ts";
+import { createUserRepo } from "../store/users.ts";
+import { createTemplateRepo } from "../store/templates.ts";
+import { createNotificationRepo } from "../store/notifications.ts";
+import { createDeliveryRepo } from "../store/deliveries.ts";
+import { createDeadLetterRepo } from "../store/dead-letters.ts";
+import { createEventService } from "../services/events.ts";
+import { createRelay } from "../services/relay.ts";
+
+export class StartupError extends Error {}
+
+export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle): Promise<App> {
+  if (isEmbedded(config)) {
+    throw new StartupError(
+      "embedded mode (no NOTIFY_DATABASE_URL / NOTIFY_AMQP_URL) is not available in this build yet: set NOTIFY_DATABASE_URL and NOTIFY_AMQP_URL",
+    );
+  }
+  const sql = createSql(config.databaseUrl!, { max: 20, log });
+  lifecycle.add("postgres", () => sql.end({ timeout: 5 }));
+  const queue = await createAmqpQueue({ url: config.amqpUrl!, log });
+  lifecycle.add("queue", () => queue.close());
+
+  const repos = {
+    apiKeys: createApiKeyRepo(sql),
+    users: createUserRepo(sql),
+    templates: createTemplateRepo(sql),
+    notifications: createNotificationRepo(sql),
+    deliveries: createDeliveryRepo(sql),
+    deadLetters: createDeadLetterRepo(sql),
+  };
+  const channels = createChannels(config.env, { log, publicUrl: config.publicUrl, mailFrom: config.mailFrom, dataDir: config.dataDir });
+  lifecycle.add("channels", async () => {
+    for (const rt of channels.values()) for (const s of rt.senders) await s.close();
+  });
+  const relay = createRelay({ queue, notifications: repos.notifications, log });
+  const events = createEventService({
+    notifications: repos.notifications,
+    templates: repos.templates,
+    relay,
+    log,
+    maxRecipients: config.maxRecipients,
+    enabledChannels: () => (config.roles.includes("worker") ? new Set(channels.keys()) : undefined),
+  });
+  return {
+    config,
+    log,
+    lifecycle,
+    sql,
+    queue,
+    repos,
+    channels,
+    events,
+    relay,
+    readiness: new Map(),
+    mode: { database: "postgres", queue: "amqp" },
+  };
+}

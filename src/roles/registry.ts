@@ -1,0 +1,18 @@
+/**
+ * The roles other than gateway and worker, and the extensions capabilities add to those two.
+ * A static table: adding a role adds a line, never a branch elsewhere.
+ */
+import type { App } from "../app.ts";
+import type { Role } from "../config.ts";
+import type { HttpExtensions } from "../http/app.ts";
+import type { Hooks, UserDirectory } from "../services/dispatch.ts";
+
+type Stop = () => Promise<void>;
+
+export const ROLE_STARTERS: {
+  roles: Partial<Record<Exclude<Role, "gateway" | "worker">, (app: App) => Promise<Stop>>>;
+  gatewayExtensions?: (app: App) => HttpExtensions;
+  workerOptions?: (app: App) => { directory?: UserDirectory; hooks?: Hooks };
+} = {
+  roles: {},
+};

@@ -1,0 +1,73 @@
+/**
+ * Runs the configured roles in this process until SIGTERM/SIGINT, then stops them in reverse
+ * order within NOTIFY_SHUTDOWN_TIMEOUT_MS: stop taking work, finish what is in flight, exit 0.
+ */
+import { Hono } from "hono";
+import type { Config } from "../config.ts";
+import type { Logger } from "../runtime/log.ts";
+import { createLifecycle } from "../runtime/lifecycle.ts";
+import { redactUrl } from "../runtime/log.ts";
+import { healthRoutes } from "../http/routes/health.ts";
+import type { Env } from "../http/env.ts";
+import { buildApp } from "./context.ts";
+import { startGateway } from "./gateway.ts";
+import { startWorker } from "./worker.ts";
+import { ROLE_STARTERS } from "./registry.ts";
+
+export async function runRoles(config: Config, log: Logger): Promise<number> {
+  const started = performance.now();
+  const lifecycle = createLifecycle(log);
+  let stopping: Promise<number> | undefined;
+  const shutdown = (signal: string) => {
+    stopping ??= (async () => {
+      log.info("shutting down", { signal, deadline_ms: config.shutdownTimeoutMs });
+      const clean = await lifecycle.stop(config.shutdownTimeoutMs);
+      log.info("stopped", { clean });
+      return clean ? 0 : 1;
+    })();
+    return stopping;
+  };
+  const done = new Promise<number>((resolve) => {
+    process.once("SIGTERM", () => shutdown("SIGTERM").then(resolve));
+    process.once("SIGINT", () => shutdown("SIGINT").then(resolve));
+  });
+
+  const app = await buildApp(config, log, lifecycle);
+  app.relay.start();
+  lifecycle.add("relay", () => app.relay.stop());
+
+  for (const role of config.roles) {
+    if (role === "gateway") {
+      const gw = await startGateway(app, ROLE_STARTERS.gatewayExtensions?.(app));
+      lifecycle.add("gateway", gw.stop);
+    } else if (role === "worker") {
+      const w = await startWorker(app, ROLE_STARTERS.workerOptions?.(app));
+      lifecycle.add("worker", w.stop);
+    } else {
+      const start = ROLE_STARTERS.roles[role];
+      if (!start) {
+        log.warn("role not available in this build", { role });
+        continue;
+      }
+      const stop = await start(app);
+      lifecycle.add(role, stop);
+    }
+  }
+
+  // Roles without HTTP serve health and metrics on the admin port.
+  if (!config.roles.includes("gateway")) {
+    const admin = new Hono<Env>();
+    healthRoutes(admin, app);
+    const server = Bun.serve({ port: config.adminPort, hostname: config.httpHost, fetch: admin.fetch });
+    lifecycle.add("admin-http", () => server.stop(true));
+  }
+
+  log.info("notify ready", {
+    roles: config.roles,
+    database: redactUrl(config.databaseUrl!),
+    broker: redactUrl(config.amqpUrl!),
+    channels: [...app.channels.keys()],
+    startup_ms: Math.round(performance.now() - started),
+  });
+  return done;
+}

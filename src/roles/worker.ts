@@ -1,0 +1,40 @@
+/**
+ * The worker role: consumes events and delivery jobs, sends through channel providers, records
+ * poison messages. Prefetch equals the send concurrency, so a worker never holds more messages
+ * than it can work on (the rest stay in the broker for other workers).
+ */
+import type { App } from "../app.ts";
+import { createDispatcher, type Hooks, type UserDirectory } from "../services/dispatch.ts";
+import { startReaper } from "../services/reaper.ts";
+import { renderFor } from "../services/render.ts";
+
+export async function startWorker(app: App, opts: { directory?: UserDirectory; hooks?: Hooks } = {}): Promise<{ stop(): Promise<void> }> {
+  const dispatcher = createDispatcher({
+    ...app.repos,
+    directory: opts.directory ?? app.repos.users,
+    channels: app.channels,
+    queue: app.queue,
+    events: app.events,
+    render: renderFor,
+    log: app.log,
+    concurrency: app.config.workerConcurrency,
+    maxAttempts: app.config.maxAttempts,
+    sendTimeoutMs: app.config.sendTimeoutMs,
+    hooks: opts.hooks,
+  });
+  const prefetch = app.config.workerConcurrency;
+  const consumers = [
+    await app.queue.consume("events", dispatcher.handleEvent, { prefetch }),
+    await app.queue.consume("deliveries", dispatcher.handleDelivery, { prefetch }),
+    await app.queue.consume("dead-letters", dispatcher.handleDeadLetter, { prefetch: 10 }),
+  ];
+  const stopReaper = startReaper({ sql: app.sql, queue: app.queue, log: app.log });
+  app.log.info("worker consuming", { prefetch, channels: [...app.channels.keys()] });
+  return {
+    async stop() {
+      await stopReaper();
+      // Stop taking messages and finish the ones in hand; unacked ones return to the broker.
+      await Promise.all(consumers.map((c) => c.stop()));
+    },
+  };
+}

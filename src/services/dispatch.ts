@@ -1,0 +1,346 @@
+/**
+ * The worker's use-case: turn an accepted event into deliveries and send them.
+ *
+ * Exactly-once toward the recipient rests on three things:
+ * - the notification is claimed (accepted → processing); a redelivered event message continues
+ *   idempotently instead of starting over;
+ * - deliveries are unique per (notification, recipient, channel), inserted ON CONFLICT DO NOTHING;
+ * - a delivery is sent only by the worker that moved it to 'sending' (a claim with an expiry), and
+ *   carries a stable id (Message-ID, webhook-id) so that the one unavoidable window — a crash
+ *   between the provider accepting and our UPDATE — resends with the same id, which recipients'
+ *   systems de-duplicate.
+ */
+import { AppError } from "../runtime/errors.ts";
+import type { Logger } from "../runtime/log.ts";
+import { metrics } from "../runtime/metrics.ts";
+import { createSemaphore } from "../runtime/semaphore.ts";
+import { ack, dead, retry, type InMessage, type Outcome, type Queue } from "../mq/queue.ts";
+import type { AcceptedEvent, ChannelName, InlineRecipient } from "../schemas/event.ts";
+import type { ChannelRuntime } from "../channels/registry.ts";
+import { SendError } from "../channels/types.ts";
+import type { DeliveryContent, DeliveryRepo, DeliveryRow, NewDelivery } from "../store/deliveries.ts";
+import type { DeadLetterRepo } from "../store/dead-letters.ts";
+import type { NotificationRepo } from "../store/notifications.ts";
+import type { TemplateRepo, StoredTemplate } from "../store/templates.ts";
+import type { User, UserRepo } from "../store/users.ts";
+import { backoffMs } from "./backoff.ts";
+import { NOTIFICATION_HEADER } from "./relay.ts";
+import type { EventService } from "./events.ts";
+
+export interface UserDirectory {
+  getMany(ids: string[]): Promise<Map<string, User>>;
+}
+
+/** Renders one channel's message for one recipient; throws on a template error (permanent). */
+export type RenderFn = (template: StoredTemplate, channel: ChannelName, user: User, data: Record<string, unknown>) => DeliveryContent;
+
+export interface Hooks {
+  /** Decides whether a recipient accepts this message on this channel (preferences, quiet hours: issue 3). */
+  screen?: (user: User, channel: ChannelName, event: AcceptedEvent) => Promise<{ skip?: string; deferUntil?: Date } | undefined>;
+  /** Called after a delivery reached a final state (audit, realtime push). */
+  onDeliveryFinal?: (d: { id: string; notification_id: string; user_id: string; channel: string; status: "sent" | "failed" | "skipped"; error?: string | null }) => void;
+  /** Adds data before rendering (enrichment, issue 5); throws to retry the event later. */
+  enrich?: (event: AcceptedEvent) => Promise<Record<string, unknown>>;
+}
+
+export interface DispatcherDeps {
+  notifications: NotificationRepo;
+  deliveries: DeliveryRepo;
+  deadLetters: DeadLetterRepo;
+  templates: TemplateRepo;
+  users: UserRepo;
+  directory: UserDirectory;
+  channels: Map<ChannelName, ChannelRuntime>;
+  queue: Queue;
+  events: EventService;
+  render: RenderFn;
+  log: Logger;
+  concurrency: number;
+  maxAttempts: number;
+  sendTimeoutMs: number;
+  hooks?: Hooks;
+}
+
+/** How long a claim on a delivery lasts: the send timeout plus room for the bookkeeping around it. */
+const claimMsFor = (sendTimeoutMs: number) => sendTimeoutMs + 15_000;
+/** Templates are cached briefly per worker; a changed template is used within this time. */
+const TEMPLATE_CACHE_MS = 2_000;
+
+export function createDispatcher(deps: DispatcherDeps) {
+  const log = deps.log.child({ component: "dispatch" });
+  const sends = createSemaphore(deps.concurrency);
+  const claimMs = claimMsFor(deps.sendTimeoutMs);
+  const templateCache = new Map<string, { at: number; t: StoredTemplate | undefined }>();
+
+  async function template(key: string): Promise<StoredTemplate | undefined> {
+    const hit = templateCache.get(key);
+    if (hit && Date.now() - hit.at < TEMPLATE_CACHE_MS) return hit.t;
+    const t = await deps.templates.get(key);
+    templateCache.set(key, { at: Date.now(), t });
+    return t;
+  }
+
+  /** Producers publishing straight to notify.events (SPEC 3.7): store the event first, idempotently by message_id. */
+  async function ingest(msg: InMessage<unknown>): Promise<{ id: string; event: AcceptedEvent } | Outcome> {
+    try {
+      const { event, status } = await deps.events.prepare(msg.body, { source: "amqp" });
+      const key = msg.messageId;
+      if (status === "scheduled" || key) {
+        const r = await deps.events.accept(msg.body, { source: "amqp", idempotencyKey: key });
+        // Stored and handed to the outbox relay (or the scheduler): this copy is done.
+        log.debug("amqp event stored", { notification_id: r.id, replayed: r.replayed });
+        return ack;
+      }
+      await deps.notifications.insertMany([{ id: event.notification_id, event: event.event, status: "accepted", payload: event, source: "amqp", send_at: null }]);
+      await deps.notifications.clearOutbox([event.notification_id]);
+      return { id: event.notification_id, event };
+    } catch (err) {
+      if (err instanceof AppError && err.status < 500) return dead(`invalid event: ${err.message}`);
+      throw err;
+    }
+  }
+
+  async function resolveRecipients(event: AcceptedEvent): Promise<{ users: User[]; missing: string[] }> {
+    const inline = event.to.filter((r): r is InlineRecipient => typeof r === "object");
+    const ids = [...new Set(event.to.map((r) => (typeof r === "string" ? r : r.user_id)))];
+    if (inline.length) {
+      await deps.users.upsertInline(
+        inline.map((r) => ({ id: r.user_id, email: r.email, phone: r.phone, name: r.name, locale: r.locale, timezone: r.timezone, telegram_chat_id: r.telegram_chat_id, attributes: r.attributes })),
+      );
+    }
+    const found = await deps.directory.getMany(ids);
+    // Inline fields win for this message even if the directory lookup went elsewhere (gRPC, cache).
+    for (const r of inline) {
+      const u = found.get(r.user_id);
+      const merged: User = {
+        id: r.user_id,
+        email: r.email ?? u?.email ?? null,
+        phone: r.phone ?? u?.phone ?? null,
+        name: r.name ?? u?.name ?? null,
+        locale: r.locale ?? u?.locale ?? null,
+        timezone: r.timezone ?? u?.timezone ?? null,
+        telegram_chat_id: r.telegram_chat_id ?? u?.telegram_chat_id ?? null,
+        attributes: { ...(u?.attributes ?? {}), ...(r.attributes ?? {}) },
+      };
+      found.set(r.user_id, merged);
+    }
+    return { users: ids.map((id) => found.get(id)).filter((u): u is User => !!u), missing: ids.filter((id) => !found.has(id)) };
+  }
+
+  function content(t: StoredTemplate | undefined, event: AcceptedEvent, channel: ChannelName, user: User, data: Record<string, unknown>): DeliveryContent {
+    if (t) return deps.render(t, channel, user, data);
+    return { subject: event.title, title: event.title, text: event.body ?? "" };
+  }
+
+  /** Plans the deliveries of an event: one per recipient and channel, each queued, skipped or failed. */
+  async function plan(nid: string, event: AcceptedEvent): Promise<NewDelivery[]> {
+    const { users, missing } = await resolveRecipients(event);
+    const data = { ...(event.data ?? {}), ...(deps.hooks?.enrich ? await deps.hooks.enrich(event) : {}) };
+    const t = event.template ? await template(event.template) : undefined;
+    const out: NewDelivery[] = [];
+    const base = { notification_id: nid, max_attempts: deps.maxAttempts };
+    for (const id of missing) {
+      for (const channel of event.channels) {
+        out.push({ ...base, id: Bun.randomUUIDv7(), user_id: id, channel, recipient: null, status: "skipped", error: "unknown user: not in the directory and no inline details", content: null });
+      }
+    }
+    for (const user of users) {
+      for (const channel of event.channels) {
+        const d: NewDelivery = { ...base, id: Bun.randomUUIDv7(), user_id: user.id, channel, recipient: null, status: "sending", error: null, content: null };
+        out.push(d);
+        const rt = deps.channels.get(channel);
+        if (!rt) {
+          Object.assign(d, { status: "failed", error: `channel ${channel} is not configured` });
+          continue;
+        }
+        const address = rt.provider.address(user);
+        if (!address) {
+          Object.assign(d, { status: "skipped", error: `no ${channel} address for this user` });
+          continue;
+        }
+        d.recipient = address;
+        const screen = deps.hooks?.screen ? await deps.hooks.screen(user, channel, event) : undefined;
+        if (screen?.skip) {
+          Object.assign(d, { status: "skipped", error: screen.skip });
+          continue;
+        }
+        if (event.template && !t) {
+          Object.assign(d, { status: "failed", error: `template ${event.template} does not exist` });
+          continue;
+        }
+        try {
+          d.content = content(t, event, channel, user, data);
+        } catch (err) {
+          Object.assign(d, { status: "failed", error: `render: ${(err as Error).message}` });
+        }
+      }
+    }
+    return out;
+  }
+
+  async function handleEvent(msg: InMessage<unknown>): Promise<Outcome> {
+    let nid = typeof msg.headers[NOTIFICATION_HEADER] === "string" ? (msg.headers[NOTIFICATION_HEADER] as string) : undefined;
+    let event = msg.body as AcceptedEvent;
+    try {
+      if (!nid) {
+        const r = await ingest(msg);
+        if ("type" in r) return r;
+        nid = r.id;
+        event = r.event;
+      }
+      const status = await deps.notifications.claim(nid);
+      if (status === undefined) return dead(`notification ${nid} not found`);
+      if (status !== "accepted" && status !== "processing") return ack;
+      const firstTime = status === "accepted" && msg.redeliveries === 0;
+
+      const planned = await plan(nid, event);
+      const inserted = await deps.deliveries.insertMany(planned, claimMs);
+      for (const d of inserted) {
+        if (d.status === "skipped" || d.status === "failed") {
+          metrics.deliveries.inc({ channel: d.channel, outcome: d.status });
+          deps.hooks?.onDeliveryFinal?.({ ...d, status: d.status });
+        }
+      }
+      let toSend: DeliveryRow[] = inserted.filter((d) => d.status === "sending");
+      if (!firstTime) {
+        // A redelivery: pick up whatever an earlier attempt left open (its claim expired or never taken).
+        const mine = new Set(toSend.map((d) => d.id));
+        const open = (await deps.deliveries.listByNotification(nid)).filter((d) => !mine.has(d.id) && (d.status === "queued" || d.status === "sending"));
+        for (const d of open) {
+          const c = await deps.deliveries.claim(d.id, claimMs);
+          if (c) toSend.push(c);
+        }
+      }
+      const users = toSend.length ? await usersFor(toSend, event) : new Map<string, User>();
+      await Promise.all(toSend.map((d) => sends.run(() => send(d, event, users.get(d.user_id)))));
+      await deps.notifications.settle(nid);
+      return ack;
+    } catch (err) {
+      log.warn("event processing failed, will retry", { notification_id: nid, err: String(err) });
+      return retry(backoffMs(Math.min(msg.redeliveries + 1, 4)), String(err));
+    }
+  }
+
+  async function usersFor(ds: DeliveryRow[], event: AcceptedEvent): Promise<Map<string, User>> {
+    const inline = new Map<string, InlineRecipient>();
+    for (const r of event.to ?? []) if (typeof r === "object") inline.set(r.user_id, r);
+    const ids = [...new Set(ds.map((d) => d.user_id))];
+    const users = await deps.directory.getMany(ids);
+    for (const id of ids) {
+      const r = inline.get(id);
+      if (r && !users.has(id)) users.set(id, { id, email: r.email ?? null, phone: r.phone ?? null, name: r.name ?? null, locale: r.locale ?? null, timezone: r.timezone ?? null, telegram_chat_id: r.telegram_chat_id ?? null, attributes: r.attributes ?? {} });
+    }
+    return users;
+  }
+
+  /** Sends one claimed delivery and records the outcome. Never throws for provider errors. */
+  async function send(d: DeliveryRow, event: AcceptedEvent, user: User | undefined): Promise<void> {
+    const rt = deps.channels.get(d.channel as ChannelName);
+    const started = performance.now();
+    const dlog = log.child({ delivery_id: d.id, notification_id: d.notification_id, channel: d.channel, attempt: d.attempts });
+    if (!rt || !d.recipient || !d.content) {
+      await deps.deliveries.markFailed(d.id, !rt ? `channel ${d.channel} is not configured` : "delivery has no recipient or content", null);
+      metrics.deliveries.inc({ channel: d.channel, outcome: "failed" });
+      return;
+    }
+    const sender = rt.senders[0]!;
+    try {
+      const result = await sender.send(
+        {
+          deliveryId: d.id,
+          notificationId: d.notification_id,
+          event: event.event,
+          to: d.recipient,
+          user: user ?? { id: d.user_id, email: null, phone: null, name: null, locale: null, timezone: null, telegram_chat_id: null, attributes: {} },
+          content: d.content,
+          attempt: d.attempts,
+        },
+        AbortSignal.timeout(deps.sendTimeoutMs),
+      );
+      await deps.deliveries.markSent(d.id, sender.provider, result.providerId ?? null);
+      const seconds = (performance.now() - started) / 1000;
+      metrics.sendLatency.observe({ channel: d.channel }, seconds);
+      metrics.deliveries.inc({ channel: d.channel, outcome: "sent" });
+      if (event.accepted_at) metrics.endToEnd.observe({ channel: d.channel }, (Date.now() - Date.parse(event.accepted_at)) / 1000);
+      dlog.info("delivery sent", { outcome: "sent", provider: sender.provider, duration_ms: Math.round(seconds * 1000) });
+      deps.hooks?.onDeliveryFinal?.({ ...d, status: "sent" });
+    } catch (err) {
+      const e = err instanceof SendError ? err : new SendError(String((err as Error)?.message ?? err), { permanent: false, cause: err });
+      const duration_ms = Math.round(performance.now() - started);
+      if (e.permanent) {
+        await deps.deliveries.markFailed(d.id, e.message, sender.provider);
+        metrics.deliveries.inc({ channel: d.channel, outcome: "failed" });
+        dlog.warn("delivery failed", { outcome: "failed", error: e.message, duration_ms });
+        deps.hooks?.onDeliveryFinal?.({ ...d, status: "failed", error: e.message });
+      } else if (d.attempts >= d.max_attempts) {
+        const error = `${e.message} (gave up after ${d.attempts} attempts; dead-lettered)`;
+        await deps.deliveries.markFailed(d.id, error, sender.provider);
+        await deps.deadLetters.add("deliveries", d.id, { delivery_id: d.id, notification_id: d.notification_id }, error);
+        metrics.deliveries.inc({ channel: d.channel, outcome: "dead" });
+        metrics.deadLettered.inc({ queue: "deliveries" });
+        dlog.warn("delivery dead-lettered", { outcome: "dead", error: e.message, duration_ms });
+        deps.hooks?.onDeliveryFinal?.({ ...d, status: "failed", error });
+      } else {
+        const wait = Math.max(e.retryAfterMs ?? 0, backoffMs(d.attempts));
+        await deps.deliveries.markRetrying(d.id, e.message, new Date(Date.now() + wait), sender.provider);
+        metrics.deliveries.inc({ channel: d.channel, outcome: "retry" });
+        dlog.info("delivery will retry", { outcome: "retry", error: e.message, retry_in_ms: wait, duration_ms });
+        // If this publish fails the reaper finds the row (status retrying, due) and publishes it again.
+        await deps.queue.publish("deliveries", [{ body: { delivery_id: d.id }, messageId: `${d.id}:${d.attempts}` }]).catch((err) =>
+          dlog.warn("retry publish failed; reaper will pick it up", { err: String(err) }),
+        );
+      }
+    }
+  }
+
+  /** A delivery job: a retry, a campaign fan-out, a replay or the reaper. */
+  async function handleDelivery(msg: InMessage<{ delivery_id?: string }>): Promise<Outcome> {
+    const id = msg.body?.delivery_id;
+    if (typeof id !== "string") return dead("delivery job without delivery_id");
+    try {
+      const d = await deps.deliveries.get(id);
+      if (!d) return dead(`delivery ${id} not found`);
+      if (d.status === "sent" || d.status === "failed" || d.status === "skipped") return ack;
+      if (d.status === "retrying" && d.next_attempt_at) {
+        const wait = Date.parse(d.next_attempt_at) - Date.now();
+        if (wait > 100) return retry(wait, "not due yet");
+      }
+      const claimed = await deps.deliveries.claim(id, claimMs);
+      if (!claimed) return ack; // someone else holds it; if they die, the reaper republishes it
+      const n = await deps.notifications.get(claimed.notification_id);
+      if (!n || n.status === "cancelled") {
+        await deps.deliveries.markFailed(id, "notification cancelled", null);
+        return ack;
+      }
+      const users = await usersFor([claimed], n.payload);
+      await sends.run(() => send(claimed, n.payload, users.get(claimed.user_id)));
+      await deps.notifications.settle(claimed.notification_id);
+      return ack;
+    } catch (err) {
+      log.warn("delivery job failed, will retry", { delivery_id: id, err: String(err) });
+      return retry(backoffMs(Math.min(msg.redeliveries + 1, 4)), String(err));
+    }
+  }
+
+  /** Poison messages the broker dead-lettered: recorded so they are visible and replayable. */
+  async function handleDeadLetter(msg: InMessage<unknown>): Promise<Outcome> {
+    const reason = String(msg.headers["x-notify-dead-reason"] ?? firstDeathReason(msg.headers) ?? "delivery limit reached");
+    const source = String(msg.headers["x-notify-source-queue"] ?? firstDeathQueue(msg.headers) ?? "unknown");
+    const ref = typeof msg.headers[NOTIFICATION_HEADER] === "string" ? (msg.headers[NOTIFICATION_HEADER] as string) : (msg.body as { delivery_id?: string })?.delivery_id ?? null;
+    await deps.deadLetters.add(source, ref, { body: msg.body, headers: msg.headers, routing_key: msg.routingKey }, reason);
+    metrics.deadLettered.inc({ queue: source });
+    log.warn("message dead-lettered", { queue: source, reason, ref_id: ref });
+    return ack;
+  }
+
+  return { handleEvent, handleDelivery, handleDeadLetter };
+}
+
+function firstDeath(headers: Record<string, unknown>): Record<string, unknown> | undefined {
+  const xd = headers["x-death"];
+  return Array.isArray(xd) && xd.length ? (xd[0] as Record<string, unknown>) : undefined;
+}
+const firstDeathReason = (h: Record<string, unknown>) => firstDeath(h)?.reason as string | undefined;
+const firstDeathQueue = (h: Record<string, unknown>) => firstDeath(h)?.queue as string | undefined;
+
+export type Dispatcher = ReturnType<typeof createDispatcher>;

@@ -1,0 +1,144 @@
+/**
+ * Deliveries: one per (notification, recipient, channel). The row is the claim that keeps a
+ * message from being sent twice: only the worker that moves it to 'sending' may send it.
+ */
+import type { Sql } from "./db.ts";
+
+export type DeliveryStatus = "queued" | "sending" | "retrying" | "sent" | "failed" | "skipped";
+export const OPEN_DELIVERY: DeliveryStatus[] = ["queued", "sending", "retrying"];
+
+export interface DeliveryContent {
+  subject?: string;
+  text?: string;
+  html?: string;
+  title?: string;
+  /** Channel-specific extras (webhook URL, unsubscribe link, ...). */
+  meta?: Record<string, unknown>;
+}
+
+export interface DeliveryRow {
+  id: string;
+  notification_id: string;
+  user_id: string;
+  channel: string;
+  recipient: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  max_attempts: number;
+  error: string | null;
+  content: DeliveryContent | null;
+  provider: string | null;
+  claimed_until: string | null;
+  next_attempt_at: string | null;
+  sent_at: string | null;
+  created_at: string;
+}
+
+export interface NewDelivery {
+  id: string;
+  notification_id: string;
+  user_id: string;
+  channel: string;
+  recipient: string | null;
+  /** 'sending' inserts the row already claimed by the inserting worker (saves a round trip). */
+  status: "queued" | "sending" | "skipped" | "failed";
+  error: string | null;
+  content: DeliveryContent | null;
+  max_attempts: number;
+}
+
+const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : (d as string | null) ?? null);
+
+export function toDelivery(row: Record<string, unknown>): DeliveryRow {
+  return {
+    id: String(row.id),
+    notification_id: String(row.notification_id),
+    user_id: String(row.user_id),
+    channel: String(row.channel),
+    recipient: (row.recipient as string) ?? null,
+    status: row.status as DeliveryStatus,
+    attempts: Number(row.attempts),
+    max_attempts: Number(row.max_attempts),
+    error: (row.error as string) ?? null,
+    content: (row.content as DeliveryContent) ?? null,
+    provider: (row.provider as string) ?? null,
+    claimed_until: iso(row.claimed_until),
+    next_attempt_at: iso(row.next_attempt_at),
+    sent_at: iso(row.sent_at),
+    created_at: iso(row.created_at)!,
+  };
+}
+
+export function createDeliveryRepo(sql: Sql) {
+  return {
+    /**
+     * Inserts deliveries that do not exist yet. Rows inserted as 'sending' count their first attempt
+     * and carry a claim of `claimMs`. Returns only the rows this call inserted.
+     */
+    async insertMany(items: NewDelivery[], claimMs: number): Promise<DeliveryRow[]> {
+      if (items.length === 0) return [];
+      const rows = await sql`
+        INSERT INTO deliveries (id, notification_id, user_id, channel, recipient, status, error, content, max_attempts, attempts, claimed_until)
+        SELECT id, nid, uid, ch, rcp, st, err, cnt, maxa,
+               CASE WHEN st = 'sending' THEN 1 ELSE 0 END,
+               CASE WHEN st = 'sending' THEN now() + make_interval(secs => ${claimMs / 1000}) END
+        FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.notification_id)}::uuid[], ${items.map((i) => i.user_id)}::text[],
+                    ${items.map((i) => i.channel)}::text[], ${items.map((i) => i.recipient)}::text[], ${items.map((i) => i.status)}::text[],
+                    ${items.map((i) => i.error)}::text[], ${items.map((i) => (i.content ? JSON.stringify(i.content) : null))}::jsonb[],
+                    ${items.map((i) => i.max_attempts)}::int[])
+             AS t(id, nid, uid, ch, rcp, st, err, cnt, maxa)
+        ON CONFLICT (notification_id, user_id, channel) DO NOTHING
+        RETURNING *`;
+      return rows.map(toDelivery);
+    },
+
+    async listByNotification(notificationId: string): Promise<DeliveryRow[]> {
+      const rows = await sql`SELECT * FROM deliveries WHERE notification_id = ${notificationId} ORDER BY created_at, id`;
+      return rows.map(toDelivery);
+    },
+
+    async get(id: string): Promise<DeliveryRow | undefined> {
+      const [row] = await sql`SELECT * FROM deliveries WHERE id = ${id}`;
+      return row ? toDelivery(row) : undefined;
+    },
+
+    /**
+     * Claims a delivery for sending: from queued/retrying, or from 'sending' whose claim expired
+     * (its worker died). Counts the attempt. Returns undefined when someone else holds it or it is done.
+     */
+    async claim(id: string, claimMs: number): Promise<DeliveryRow | undefined> {
+      const [row] = await sql`
+        UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now(),
+          claimed_until = now() + make_interval(secs => ${claimMs / 1000})
+        WHERE id = ${id} AND (status IN ('queued','retrying') OR (status = 'sending' AND claimed_until < now()))
+        RETURNING *`;
+      return row ? toDelivery(row) : undefined;
+    },
+
+    async markSent(id: string, provider: string | null, providerId: string | null): Promise<void> {
+      await sql`UPDATE deliveries SET status = 'sent', sent_at = now(), error = NULL, claimed_until = NULL, updated_at = now(),
+                provider = ${provider}, provider_id = ${providerId} WHERE id = ${id}`;
+    },
+
+    async markFailed(id: string, error: string, provider: string | null): Promise<void> {
+      await sql`UPDATE deliveries SET status = 'failed', error = ${error}, claimed_until = NULL, updated_at = now(), provider = ${provider}
+                WHERE id = ${id}`;
+    },
+
+    async markRetrying(id: string, error: string, nextAttemptAt: Date, provider: string | null): Promise<void> {
+      await sql`UPDATE deliveries SET status = 'retrying', error = ${error}, claimed_until = NULL, next_attempt_at = ${nextAttemptAt},
+                updated_at = now(), provider = ${provider} WHERE id = ${id}`;
+    },
+
+    /** Puts a failed delivery back in the queue (dead-letter replay). */
+    async requeue(id: string): Promise<DeliveryRow | undefined> {
+      const [row] = await sql`
+        UPDATE deliveries SET status = 'queued', attempts = 0, error = NULL, next_attempt_at = NULL, updated_at = now()
+        WHERE id = ${id} AND status = 'failed' RETURNING *`;
+      if (row) await sql`UPDATE notifications SET status = 'processing', updated_at = now() WHERE id = ${row.notification_id as string}`;
+      return row ? toDelivery(row) : undefined;
+    },
+  };
+}
+
+export type DeliveryRepo = ReturnType<typeof createDeliveryRepo>;

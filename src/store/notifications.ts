@@ -1,0 +1,180 @@
+/**
+ * Notifications, their outbox rows and idempotency records.
+ */
+import type { Sql } from "./db.ts";
+import type { AcceptedEvent } from "../schemas/event.ts";
+
+export type NotificationStatus = "scheduled" | "accepted" | "processing" | "delivered" | "partially_delivered" | "failed" | "cancelled";
+export const TERMINAL_NOTIFICATION: NotificationStatus[] = ["delivered", "partially_delivered", "failed", "cancelled"];
+
+export interface NotificationRow {
+  id: string;
+  event: string;
+  status: NotificationStatus;
+  payload: AcceptedEvent;
+  source: string | null;
+  send_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface NewNotification {
+  id: string;
+  event: string;
+  status: "accepted" | "scheduled";
+  payload: AcceptedEvent;
+  source: string;
+  send_at: string | null;
+}
+
+const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : (d as string | null) ?? null);
+
+export function toNotification(row: Record<string, unknown>): NotificationRow {
+  return {
+    id: String(row.id),
+    event: String(row.event),
+    status: row.status as NotificationStatus,
+    payload: row.payload as AcceptedEvent,
+    source: (row.source as string) ?? null,
+    send_at: iso(row.send_at),
+    created_at: iso(row.created_at)!,
+    updated_at: iso(row.updated_at)!,
+  };
+}
+
+export interface IdempotencyRecord {
+  request_hash: string;
+  notification_id: string;
+  response: Record<string, unknown>;
+}
+
+export function createNotificationRepo(sql: Sql) {
+  return {
+    /**
+     * Inserts notifications and, for those to publish now, their outbox rows, in one statement
+     * (one transaction). Used by the gateway's group commit.
+     */
+    async insertMany(items: NewNotification[]): Promise<void> {
+      if (items.length === 0) return;
+      await sql`
+        WITH n AS (
+          INSERT INTO notifications (id, event, status, payload, source, send_at)
+          SELECT * FROM unnest(
+            ${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.event)}::text[], ${items.map((i) => i.status)}::text[],
+            ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => i.source)}::text[],
+            ${items.map((i) => i.send_at)}::timestamptz[])
+          RETURNING id, status)
+        INSERT INTO outbox (notification_id) SELECT id FROM n WHERE status = 'accepted'`;
+    },
+
+    /**
+     * One notification with an idempotency record, atomically. Returns the existing record when
+     * the key was already used (the caller compares request hashes).
+     */
+    async insertIdempotent(item: NewNotification, scope: string, key: string, requestHash: string, response: Record<string, unknown>): Promise<IdempotencyRecord | undefined> {
+      return sql.begin(async (tx) => {
+        const [claimed] = await tx`
+          INSERT INTO idempotency_keys (scope, key, request_hash, notification_id, response)
+          VALUES (${scope}, ${key}, ${requestHash}, ${item.id}, ${tx.json(response as never)})
+          ON CONFLICT (scope, key) DO NOTHING RETURNING key`;
+        if (!claimed) {
+          const [row] = await tx`SELECT request_hash, notification_id, response FROM idempotency_keys WHERE scope = ${scope} AND key = ${key}`;
+          return { request_hash: String(row!.request_hash), notification_id: String(row!.notification_id), response: row!.response as Record<string, unknown> };
+        }
+        await tx`INSERT INTO notifications (id, event, status, payload, source, send_at)
+                 VALUES (${item.id}, ${item.event}, ${item.status}, ${tx.json(item.payload as never)}, ${item.source}, ${item.send_at})`;
+        if (item.status === "accepted") await tx`INSERT INTO outbox (notification_id) VALUES (${item.id})`;
+        return undefined;
+      });
+    },
+
+    async findIdempotency(scope: string, key: string): Promise<IdempotencyRecord | undefined> {
+      const [row] = await sql`SELECT request_hash, notification_id, response FROM idempotency_keys
+                              WHERE scope = ${scope} AND key = ${key} AND created_at > now() - interval '24 hours'`;
+      return row ? { request_hash: String(row.request_hash), notification_id: String(row.notification_id), response: row.response as Record<string, unknown> } : undefined;
+    },
+
+    /** Keys expire after 24 h (SPEC 3.3). */
+    async purgeIdempotency(): Promise<number> {
+      const r = await sql`DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'`;
+      return r.count;
+    },
+
+    async get(id: string): Promise<NotificationRow | undefined> {
+      if (!isUuid(id)) return undefined;
+      const [row] = await sql`SELECT * FROM notifications WHERE id = ${id}`;
+      return row ? toNotification(row) : undefined;
+    },
+
+    /** Outbox rows the fast path has not cleared: left by a crash or a broker outage. */
+    async claimStaleOutbox<T>(olderThanMs: number, limit: number, publish: (rows: NotificationRow[]) => Promise<T>): Promise<number> {
+      return sql.begin(async (tx) => {
+        const rows = await tx`
+          SELECT n.* FROM outbox o JOIN notifications n ON n.id = o.notification_id
+          WHERE o.created_at < now() - make_interval(secs => ${olderThanMs / 1000})
+          ORDER BY o.created_at LIMIT ${limit}
+          FOR UPDATE OF o SKIP LOCKED`;
+        if (rows.length === 0) return 0;
+        const list = rows.map(toNotification);
+        await publish(list);
+        await tx`DELETE FROM outbox WHERE notification_id = ANY(${list.map((r) => r.id)}::uuid[])`;
+        return list.length;
+      });
+    },
+
+    async clearOutbox(ids: string[]): Promise<void> {
+      if (ids.length) await sql`DELETE FROM outbox WHERE notification_id = ANY(${ids}::uuid[])`;
+    },
+
+    /**
+     * Claims a notification for processing. Returns the status it had: "accepted" (claimed now),
+     * "processing" (a redelivery of one in progress: continue idempotently), or a status that
+     * means there is nothing to do.
+     */
+    async claim(id: string): Promise<NotificationStatus | undefined> {
+      const [row] = await sql`
+        WITH c AS (UPDATE notifications SET status = 'processing', updated_at = now() WHERE id = ${id} AND status = 'accepted' RETURNING 1)
+        SELECT CASE WHEN EXISTS (SELECT 1 FROM c) THEN 'accepted' ELSE (SELECT status FROM notifications WHERE id = ${id}) END AS status`;
+      return (row?.status as NotificationStatus | null) ?? undefined;
+    },
+
+    /** Cancels a notification that has not been sent yet; returns the resulting status. */
+    async cancel(id: string): Promise<{ status: NotificationStatus; cancelled: boolean } | undefined> {
+      if (!isUuid(id)) return undefined;
+      return sql.begin(async (tx) => {
+        const [row] = await tx`SELECT status FROM notifications WHERE id = ${id} FOR UPDATE`;
+        if (!row) return undefined;
+        const status = row.status as NotificationStatus;
+        if (status !== "scheduled" && status !== "accepted") return { status, cancelled: false };
+        await tx`UPDATE notifications SET status = 'cancelled', updated_at = now() WHERE id = ${id}`;
+        await tx`DELETE FROM outbox WHERE notification_id = ${id}`;
+        return { status: "cancelled" as const, cancelled: true };
+      });
+    },
+
+    /**
+     * Recomputes a notification's status from its deliveries once none is open.
+     * delivered: nothing failed; partially_delivered: some sent, some failed; failed: none sent, some failed.
+     */
+    async settle(id: string): Promise<NotificationStatus | undefined> {
+      const [row] = await sql`
+        WITH agg AS (
+          SELECT count(*) FILTER (WHERE status IN ('queued','sending','retrying')) AS open,
+                 count(*) FILTER (WHERE status = 'sent') AS sent,
+                 count(*) FILTER (WHERE status = 'failed') AS failed
+          FROM deliveries WHERE notification_id = ${id})
+        UPDATE notifications n SET updated_at = now(), status = CASE
+            WHEN agg.failed = 0 THEN 'delivered'
+            WHEN agg.sent > 0 THEN 'partially_delivered'
+            ELSE 'failed' END
+        FROM agg WHERE n.id = ${id} AND agg.open = 0 AND n.status = 'processing'
+        RETURNING n.status`;
+      return row?.status as NotificationStatus | undefined;
+    },
+  };
+}
+
+export type NotificationRepo = ReturnType<typeof createNotificationRepo>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (s: string) => UUID.test(s);

@@ -1,0 +1,120 @@
+/**
+ * The recipient directory (table users).
+ */
+import type { Sql } from "./db.ts";
+
+export interface User {
+  id: string;
+  email: string | null;
+  phone: string | null;
+  name: string | null;
+  locale: string | null;
+  timezone: string | null;
+  telegram_chat_id: string | null;
+  attributes: Record<string, unknown>;
+  created_at?: string;
+  updated_at?: string;
+}
+
+export type UserInput = Partial<Omit<User, "id" | "created_at" | "updated_at">>;
+
+const COLUMNS = ["email", "phone", "name", "locale", "timezone", "telegram_chat_id"] as const;
+
+export function toUser(row: Record<string, unknown>): User {
+  return {
+    id: String(row.id),
+    email: (row.email as string) ?? null,
+    phone: (row.phone as string) ?? null,
+    name: (row.name as string) ?? null,
+    locale: (row.locale as string) ?? null,
+    timezone: (row.timezone as string) ?? null,
+    telegram_chat_id: (row.telegram_chat_id as string) ?? null,
+    attributes: (row.attributes as Record<string, unknown>) ?? {},
+    created_at: row.created_at instanceof Date ? row.created_at.toISOString() : (row.created_at as string | undefined),
+    updated_at: row.updated_at instanceof Date ? row.updated_at.toISOString() : (row.updated_at as string | undefined),
+  };
+}
+
+export function createUserRepo(sql: Sql) {
+  return {
+    async get(id: string): Promise<User | undefined> {
+      const [row] = await sql`SELECT * FROM users WHERE id = ${id}`;
+      return row ? toUser(row) : undefined;
+    },
+
+    async getMany(ids: string[]): Promise<Map<string, User>> {
+      if (ids.length === 0) return new Map();
+      const rows = await sql`SELECT * FROM users WHERE id = ANY(${ids}::text[])`;
+      return new Map(rows.map((r) => [String(r.id), toUser(r)]));
+    },
+
+    /** Full replace (PUT semantics). Returns the stored user and whether it was created. */
+    async put(id: string, input: UserInput): Promise<{ user: User; created: boolean; before?: User }> {
+      return sql.begin(async (tx) => {
+        const [prev] = await tx`SELECT * FROM users WHERE id = ${id} FOR UPDATE`;
+        const values = {
+          id,
+          email: input.email ?? null,
+          phone: input.phone ?? null,
+          name: input.name ?? null,
+          locale: input.locale ?? null,
+          timezone: input.timezone ?? null,
+          telegram_chat_id: input.telegram_chat_id ?? null,
+          attributes: input.attributes ?? {},
+        };
+        const [row] = await tx`
+          INSERT INTO users ${tx(values as Record<string, unknown>)}
+          ON CONFLICT (id) DO UPDATE SET
+            email = EXCLUDED.email, phone = EXCLUDED.phone, name = EXCLUDED.name, locale = EXCLUDED.locale,
+            timezone = EXCLUDED.timezone, telegram_chat_id = EXCLUDED.telegram_chat_id,
+            attributes = EXCLUDED.attributes, updated_at = now()
+          RETURNING *`;
+        return { user: toUser(row!), created: !prev, before: prev ? toUser(prev) : undefined };
+      });
+    },
+
+    /**
+     * Merges inline recipients from events into the directory: fields given overwrite, fields
+     * absent are kept. One statement for the whole batch.
+     */
+    async upsertInline(users: Array<{ id: string } & UserInput>): Promise<void> {
+      if (users.length === 0) return;
+      const rows = users.map((u) => ({
+        id: u.id,
+        email: u.email ?? null,
+        phone: u.phone ?? null,
+        name: u.name ?? null,
+        locale: u.locale ?? null,
+        timezone: u.timezone ?? null,
+        telegram_chat_id: u.telegram_chat_id ?? null,
+        attributes: u.attributes ?? {},
+      }));
+      await sql`
+        INSERT INTO users ${sql(rows as Record<string, unknown>[], "id", ...COLUMNS, "attributes")}
+        ON CONFLICT (id) DO UPDATE SET
+          email = COALESCE(EXCLUDED.email, users.email),
+          phone = COALESCE(EXCLUDED.phone, users.phone),
+          name = COALESCE(EXCLUDED.name, users.name),
+          locale = COALESCE(EXCLUDED.locale, users.locale),
+          timezone = COALESCE(EXCLUDED.timezone, users.timezone),
+          telegram_chat_id = COALESCE(EXCLUDED.telegram_chat_id, users.telegram_chat_id),
+          attributes = users.attributes || EXCLUDED.attributes,
+          updated_at = now()`;
+    },
+
+    async remove(id: string): Promise<User | undefined> {
+      const [row] = await sql`DELETE FROM users WHERE id = ${id} RETURNING *`;
+      return row ? toUser(row) : undefined;
+    },
+
+    /** Keyset pagination by id. */
+    async list(limit: number, after?: string): Promise<User[]> {
+      const rows = after
+        ? await sql`SELECT * FROM users WHERE id > ${after} ORDER BY id LIMIT ${limit}`
+        : await sql`SELECT * FROM users ORDER BY id LIMIT ${limit}`;
+      return rows.map(toUser);
+    },
+  };
+}
+
+export type UserRepo = ReturnType<typeof createUserRepo>;
