@@ -21,18 +21,24 @@ export function audienceFromWire(req: ResolveRequest): AudienceSpec {
   throw new AppError("VALIDATION_FAILED", "audience needs all, user_ids or where", { details: [{ path: "audience", message: "not set" }] });
 }
 
-export function createAudienceService(deps: { sql: Sql; onQuery?: () => void }) {
+export function createAudienceService(deps: { sql: Sql; onQuery?: () => void; stats?: { audienceActive: number } }) {
+  const stats = deps.stats ?? { audienceActive: 0 };
   return {
     async resolve(req: ResolveRequest, signal: AbortSignal, call: grpc.ServerWritableStream<ResolveRequest, UserBatch>): Promise<void> {
       const audience = audienceFromWire(req);
       const batchSize = req.batch_size || DEFAULT_BATCH_SIZE;
-      // The generator queries page n+1 only when asked, and we ask only after page n was accepted
-      // by the transport (or drained): a slow reader slows the query, nothing piles up here.
-      for await (const users of streamAudience(deps.sql, audience, batchSize, { signal, onQuery: deps.onQuery })) {
-        if (signal.aborted) return;
-        await writeWithBackpressure(call, { users: users.map(userToWire), done: false }, signal);
+      stats.audienceActive++;
+      try {
+        // The generator queries page n+1 only when asked, and we ask only after page n was accepted
+        // by the transport (or drained): a slow reader slows the query, nothing piles up here.
+        for await (const users of streamAudience(deps.sql, audience, batchSize, { signal, onQuery: deps.onQuery })) {
+          if (signal.aborted) return;
+          await writeWithBackpressure(call, { users: users.map(userToWire), done: false }, signal);
+        }
+        if (!signal.aborted) call.write({ users: [], done: true });
+      } finally {
+        stats.audienceActive--;
       }
-      if (!signal.aborted) call.write({ users: [], done: true });
     },
   };
 }

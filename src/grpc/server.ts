@@ -66,7 +66,7 @@ export interface GrpcServer {
   /** Health NOT_SERVING, then a graceful shutdown; calls still running after graceMs are cut. */
   stop(graceMs?: number): Promise<void>;
   /** Counters for tests and logs (the same figures go to /metrics). */
-  stats: { audienceQueries: number; upstream?: { requests: number; failures: number; staleServed: number }; enrich: { fetches: number; cacheHits: number; failures: number } };
+  stats: { audienceQueries: number; audienceActive: number; upstream?: { requests: number; failures: number; staleServed: number }; enrich: { fetches: number; cacheHits: number; failures: number } };
   health: ReturnType<typeof createHealth>;
 }
 
@@ -90,7 +90,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const deps: HandlerDeps = { log, token };
   const fetchJson = opts.fetchJson ?? plainFetchJson;
 
-  const stats: GrpcServer["stats"] = { audienceQueries: 0, enrich: { fetches: 0, cacheHits: 0, failures: 0 } };
+  const stats: GrpcServer["stats"] = { audienceQueries: 0, audienceActive: 0, enrich: { fetches: 0, cacheHits: 0, failures: 0 } };
   const upstreamUrl = config.env.NOTIFY_USERS_UPSTREAM_URL;
   const upstream = upstreamUrl
     ? createUsersUpstream({ url: upstreamUrl, fetchJson, log, onFailure: () => grpcMetrics.usersUpstreamFailures.inc() })
@@ -102,6 +102,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const users = createUsersService({ sql, upstream });
   const audience = createAudienceService({
     sql,
+    stats,
     onQuery: () => {
       stats.audienceQueries++;
       grpcMetrics.audiencePages.inc();

@@ -56,7 +56,9 @@ export function compileWhere(sql: Sql, where: Record<string, string>): postgres.
     }
   }
   // One containment test for all attribute conditions: answered by users_attributes_gin (jsonb_path_ops).
-  if (Object.keys(attributes).length) conditions.unshift(sql`attributes @> ${JSON.stringify(attributes)}::jsonb`);
+  // sql.json, not `${JSON.stringify(x)}::jsonb`: postgres.js serialises a string bound to a jsonb
+  // parameter as a JSON *string*, which contains nothing.
+  if (Object.keys(attributes).length) conditions.unshift(sql`attributes @> ${sql.json(attributes as postgres.JSONValue)}`);
   return conditions.reduce((a, c) => sql`${a} AND ${c}`);
 }
 
