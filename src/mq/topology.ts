@@ -63,3 +63,10 @@ export const DEAD_REASON_HEADER = "x-notify-dead-reason";
 export const SOURCE_QUEUE_HEADER = "x-notify-source-queue";
 /** Header counting retries through delay queues (x-delivery-count only counts broker redeliveries). */
 export const RETRY_COUNT_HEADER = "x-notify-retries";
+/**
+ * Header keeping the original routing key (the event name) across a retry: the delay queue
+ * dead-letters back with the work queue's name as routing key, which would lose it.
+ */
+export const ROUTING_KEY_HEADER = "x-notify-routing-key";
+/** Prefix of the consumer tags and connection name a process shows in the management UI. */
+export const CONNECTION_NAME_PREFIX = "notify";
