@@ -79,12 +79,12 @@ export function createDeliveryRepo(sql: Sql) {
       if (items.length === 0) return [];
       const rows = await sql`
         INSERT INTO deliveries (id, notification_id, user_id, channel, recipient, status, error, content, max_attempts, attempts, claimed_until)
-        SELECT id, nid, uid, ch, rcp, st, err, cnt, maxa,
+        SELECT id, nid, uid, ch, rcp, st, err, cnt::jsonb, maxa,
                CASE WHEN st = 'sending' THEN 1 ELSE 0 END,
                CASE WHEN st = 'sending' THEN now() + make_interval(secs => ${claimMs / 1000}) END
         FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.notification_id)}::uuid[], ${items.map((i) => i.user_id)}::text[],
                     ${items.map((i) => i.channel)}::text[], ${items.map((i) => i.recipient)}::text[], ${items.map((i) => i.status)}::text[],
-                    ${items.map((i) => i.error)}::text[], ${items.map((i) => (i.content ? JSON.stringify(i.content) : null))}::jsonb[],
+                    ${items.map((i) => i.error)}::text[], ${items.map((i) => (i.content ? JSON.stringify(i.content) : null))}::text[],
                     ${items.map((i) => i.max_attempts)}::int[])
              AS t(id, nid, uid, ch, rcp, st, err, cnt, maxa)
         ON CONFLICT (notification_id, user_id, channel) DO NOTHING

@@ -59,10 +59,10 @@ export function createNotificationRepo(sql: Sql) {
       await sql`
         WITH n AS (
           INSERT INTO notifications (id, event, status, payload, source, send_at)
-          SELECT * FROM unnest(
+          SELECT id, event, status, payload::jsonb, source, send_at FROM unnest(
             ${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.event)}::text[], ${items.map((i) => i.status)}::text[],
-            ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => i.source)}::text[],
-            ${items.map((i) => i.send_at)}::timestamptz[])
+            ${items.map((i) => JSON.stringify(i.payload))}::text[], ${items.map((i) => i.source)}::text[],
+            ${items.map((i) => i.send_at)}::timestamptz[]) AS t(id, event, status, payload, source, send_at)
           RETURNING id, status)
         INSERT INTO outbox (notification_id) SELECT id FROM n WHERE status = 'accepted'`;
     },
