@@ -23,7 +23,7 @@
  * does not depend on how a backend (jsonb, BSON) reorders keys. Optional fields that are absent or
  * null (actor.name, request_id) are omitted before hashing, so "missing" and "null" hash alike.
  *
- * Secrets never enter details; personal data in message bodies only when the operator enables it
+ * Secrets never enter details; contact data and rendered message bodies only when the operator enables it
  * (NOTIFY_AUDIT_INCLUDE_PII=true): see redactDetails.
  */
 import * as v from "valibot";
@@ -218,23 +218,31 @@ export function parseRef(s: string): RefFilter {
 
 /** Keys whose values are never copied into an audit record, whatever the operator enables. */
 const SECRET_KEY = /^pass$|password|passwd|passphrase|secret|token|authori[sz]ation|api[_-]?key|^key(_hash)?$|private[_-]?key|credential|cookie|signature/i;
+/** Contact data: copied only with NOTIFY_AUDIT_INCLUDE_PII=true. Names, not contents, decide. */
+const CONTACT_KEY = /^(email|e_mail|phone|phone_number|telegram_chat_id|address|recipient_address|ip|ip_address)$/i;
 /**
- * Keys holding message bodies or contact data: copied only with NOTIFY_AUDIT_INCLUDE_PII=true.
- * Names, not contents, decide: the audit log must not become a second copy of every message sent.
+ * Message bodies: rendered for a person, so personal data; copied only with the PII option, unless
+ * the record is about authored content (a template's before/after is what an auditor asks for, and
+ * it holds placeholders, not anyone's data).
  */
-const PII_KEY = /^(text|html|body|subject|email|e_mail|phone|phone_number|telegram_chat_id|address|to|recipient_address|ip|ip_address)$/i;
+const BODY_KEY = /^(text|html|body|subject|title)$/i;
+
+/** Targets whose details carry authored content (templates, rules, campaigns), not rendered messages. */
+export const AUTHORED_CONTENT_TARGETS: ReadonlySet<string> = new Set(["template", "rule", "campaign"]);
 
 export interface RedactOptions {
   /** NOTIFY_AUDIT_INCLUDE_PII=true: keep message bodies and contact data. Secrets are dropped regardless. */
   includePii?: boolean;
+  /** Details describe authored content (see AUTHORED_CONTENT_TARGETS): keep text/html/body/subject. */
+  authoredContent?: boolean;
 }
 
 export const REDACTED_PII = "[pii]";
 
 /**
- * A copy of `details` safe to store: secret-named keys are removed (not even a placeholder, so their
- * presence leaks nothing beyond the key name being absent), personal data is replaced with "[pii]"
- * unless the operator enabled it. Deep: before/after snapshots of templates and users are covered.
+ * A copy of `details` safe to store: secret-named keys are removed (not even a placeholder), personal
+ * data (contact fields; message bodies unless authoredContent) is replaced with "[pii]" unless the
+ * operator enabled it. Deep: before/after snapshots of users and templates are covered.
  */
 export function redactDetails(details: Record<string, unknown> | undefined, opts: RedactOptions = {}): Record<string, unknown> {
   if (!details) return {};
@@ -249,7 +257,7 @@ function redactValue(value: unknown, opts: RedactOptions, depth: number): unknow
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(value as Record<string, unknown>)) {
     if (SECRET_KEY.test(k)) continue;
-    if (!opts.includePii && PII_KEY.test(k)) {
+    if (!opts.includePii && (CONTACT_KEY.test(k) || (!opts.authoredContent && BODY_KEY.test(k)))) {
       out[k] = REDACTED_PII;
       continue;
     }

@@ -1,0 +1,157 @@
+/**
+ * The audit role's core: consumes notify.audit.store and appends records to the store in batches.
+ *
+ * The Queue interface settles (acks) one message per handler call, so batching works by letting each
+ * handler await the commit of the batch its record joined: handler i returns `ack` only once the
+ * append containing record i has committed. Prefetch is twice the batch size, so one batch fills
+ * while the previous one commits.
+ *
+ * Store outage: the append fails, the batch's handlers keep waiting (their messages stay unacked in
+ * RabbitMQ, the prefetch window is full, so the broker stops delivering: consumption pauses) and the
+ * same batch is retried with backoff. Nothing is acked that is not committed, so nothing is lost.
+ * After HOLD_MAX_MS the held messages are handed back as `retry` (delay queue), well before the
+ * broker's consumer_timeout (30 min) would close our channel; if one record poisons every append,
+ * that path ends in the dead-letter queue after the delivery limit instead of blocking the log.
+ *
+ * Redeliveries: the store skips ids it already has, so a record acked late (crash after commit,
+ * before ack) is not stored twice.
+ */
+import type { Logger } from "../runtime/log.ts";
+import { delay } from "../runtime/lifecycle.ts";
+import { ack, dead, retry, type Consumer, type InMessage, type Outcome, type Queue } from "../mq/queue.ts";
+import { parseAuditRecord, type AuditRecord } from "./record.ts";
+import type { AuditStore } from "./store.ts";
+
+export const DEFAULT_BATCH_SIZE = 500;
+/** A lone record is stored within this long: fresh enough for "what just happened" queries. */
+export const DEFAULT_FLUSH_MS = 100;
+const BACKOFF_MIN_MS = 200;
+const BACKOFF_MAX_MS = 15_000;
+/** How long a failing batch is held unacked before it goes back to the broker as a delayed retry. */
+export const HOLD_MAX_MS = 5 * 60_000;
+const RETRY_DELAY_MS = 30_000;
+
+export interface AuditConsumerOptions {
+  queue: Pick<Queue, "consume">;
+  store: Pick<AuditStore, "append">;
+  log: Logger;
+  batchSize?: number;
+  flushMs?: number;
+  /** Overrides HOLD_MAX_MS (tests). */
+  holdMaxMs?: number;
+}
+
+export interface AuditConsumerStats {
+  stored: number;
+  skipped: number;
+  batches: number;
+  appendFailures: number;
+  invalid: number;
+  /** True while a failing batch is being retried (the store is unavailable). */
+  paused: boolean;
+}
+
+export interface AuditConsumer {
+  stop(): Promise<void>;
+  stats(): AuditConsumerStats;
+}
+
+interface Pending {
+  record: AuditRecord;
+  settle: (o: Outcome) => void;
+}
+
+export async function createAuditConsumer(opts: AuditConsumerOptions): Promise<AuditConsumer> {
+  const log = opts.log.child({ component: "audit-consumer" });
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+  const flushMs = opts.flushMs ?? DEFAULT_FLUSH_MS;
+  const holdMaxMs = opts.holdMaxMs ?? HOLD_MAX_MS;
+  if (!(batchSize >= 1)) throw new RangeError("batchSize must be at least 1");
+
+  const stats: AuditConsumerStats = { stored: 0, skipped: 0, batches: 0, appendFailures: 0, invalid: 0, paused: false };
+  let pending: Pending[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running: Promise<void> | undefined;
+  const stopping = new AbortController();
+
+  /** Appends one batch, retrying with backoff while the store fails; settles every handler once. */
+  async function commit(batch: Pending[]): Promise<void> {
+    const started = Date.now();
+    let wait = BACKOFF_MIN_MS;
+    for (;;) {
+      try {
+        const res = await opts.store.append(batch.map((p) => p.record));
+        stats.stored += res.inserted;
+        stats.skipped += res.skipped;
+        stats.batches += 1;
+        if (stats.paused) log.info("audit store available again; resuming", { held_ms: Date.now() - started });
+        stats.paused = false;
+        for (const p of batch) p.settle(ack);
+        log.debug("audit batch stored", { records: batch.length, inserted: res.inserted, skipped: res.skipped, duration_ms: Date.now() - started });
+        return;
+      } catch (err) {
+        stats.appendFailures += 1;
+        const held = Date.now() - started;
+        if (stopping.signal.aborted || held >= holdMaxMs) {
+          // Hand them back: the broker keeps them (delay queue) and redelivers later.
+          log.warn("audit batch not stored; returning it to the broker", { records: batch.length, held_ms: held, err });
+          for (const p of batch) p.settle(retry(RETRY_DELAY_MS, "audit store unavailable"));
+          return;
+        }
+        if (!stats.paused) log.warn("audit store unavailable; pausing consumption", { records: batch.length, err });
+        stats.paused = true;
+        await delay(wait * (0.8 + Math.random() * 0.4), stopping.signal);
+        wait = Math.min(BACKOFF_MAX_MS, wait * 2);
+      }
+    }
+  }
+
+  /** One writer: batches are committed in arrival order, one at a time (the store serialises anyway). */
+  function kick(): void {
+    clearTimeout(timer);
+    timer = undefined;
+    if (running) return;
+    running = (async () => {
+      while (pending.length > 0) {
+        const batch = pending.slice(0, batchSize);
+        pending = pending.slice(batch.length);
+        await commit(batch);
+      }
+    })().finally(() => {
+      running = undefined;
+      // Records that arrived during the last commit but did not fill a batch.
+      if (pending.length >= batchSize) kick();
+      else if (pending.length > 0) timer ??= setTimeout(kick, flushMs);
+    });
+  }
+
+  const handler = (msg: InMessage): Promise<Outcome> => {
+    const parsed = parseAuditRecord(msg.body);
+    if (!parsed.ok) {
+      stats.invalid += 1;
+      log.warn("invalid audit record dead-lettered", { message_id: msg.messageId, routing_key: msg.routingKey, reason: parsed.error });
+      return Promise.resolve(dead(`invalid audit record: ${parsed.error}`));
+    }
+    return new Promise<Outcome>((settle) => {
+      pending.push({ record: parsed.record, settle });
+      if (pending.length >= batchSize && !running) kick();
+      else if (!running) timer ??= setTimeout(kick, flushMs);
+    });
+  };
+
+  // Twice the batch: one batch committing, the next one filling.
+  const consumer: Consumer = await opts.queue.consume("audit", handler, { prefetch: Math.min(65_535, batchSize * 2) });
+  log.info("audit consumer started", { batch_size: batchSize, flush_ms: flushMs });
+
+  return {
+    async stop() {
+      // Stop taking messages, then commit what is buffered (one attempt; else back to the broker).
+      const stopped = consumer.stop();
+      stopping.abort();
+      kick();
+      await running;
+      await stopped;
+    },
+    stats: () => ({ ...stats }),
+  };
+}
