@@ -42,6 +42,8 @@ export interface Config {
   maxRecipients: number;
   /** Requests per second per API key (token bucket); 0 disables. */
   rateLimitPerKey: number;
+  /** Apply pending migrations at start-up. Default: on when one process runs every role, off otherwise (use `notify migrate`). */
+  autoMigrate: boolean;
   /** Channel provider settings, NOTIFY_<CHANNEL>_* variables, parsed by each provider's own schema. */
   env: Record<string, string | undefined>;
 }
@@ -79,6 +81,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       return def;
     }
     return n;
+  };
+  const bool = (name: string, def: boolean) => {
+    const raw = get(name);
+    if (raw === undefined) return def;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    problems.push(`${name}: expected true or false, got "${raw}"`);
+    return def;
   };
   const url = (name: string, protocols: string[], secret = true) => {
     const raw = get(name);
@@ -135,6 +145,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBodyBytes: int("NOTIFY_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
     maxRecipients: int("NOTIFY_MAX_RECIPIENTS", 1000, 1, 100_000),
     rateLimitPerKey: int("NOTIFY_RATE_LIMIT_PER_KEY", 0, 0, 10_000_000),
+    autoMigrate: bool("NOTIFY_AUTO_MIGRATE", roles.length === ROLES.length),
     env: merged,
   };
   if (/[\r\n]/.test(config.mailFrom)) problems.push("NOTIFY_MAIL_FROM: must not contain line breaks");

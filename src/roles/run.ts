@@ -10,6 +10,7 @@ import { redactUrl } from "../runtime/log.ts";
 import { healthRoutes } from "../http/routes/health.ts";
 import type { Env } from "../http/env.ts";
 import { buildApp } from "./context.ts";
+import { migrate } from "../store/db.ts";
 import { startGateway } from "./gateway.ts";
 import { startWorker } from "./worker.ts";
 import { ROLE_STARTERS } from "./registry.ts";
@@ -33,6 +34,7 @@ export async function runRoles(config: Config, log: Logger): Promise<number> {
   });
 
   const app = await buildApp(config, log, lifecycle);
+  if (config.autoMigrate) await migrate(app.sql, log);
   app.relay.start();
   lifecycle.add("relay", () => app.relay.stop());
 

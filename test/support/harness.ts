@@ -58,7 +58,7 @@ export async function createHarness(opts: { worker?: boolean; env?: Record<strin
         headers.set("content-type", "application/json");
         body = JSON.stringify(init.json);
       }
-      return http.request(path, { ...init, headers, body });
+      return Promise.resolve(http.request(path, { ...init, headers, body }));
     },
     async startWorker() {
       worker ??= await startWorker(app);

@@ -1,0 +1,73 @@
+/**
+ * Runs the compiled dist/notify as separate processes, the way operators do.
+ */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { waitFor } from "./services.ts";
+
+export const BINARY = resolve(import.meta.dir, "../../dist/notify");
+
+/** Builds dist/notify unless it exists and is newer than the sources (npm test builds it first). */
+export async function ensureBinary(): Promise<string> {
+  if (!existsSync(BINARY)) {
+    const p = Bun.spawn(["bun", "run", "build"], { cwd: resolve(import.meta.dir, "../.."), stdout: "ignore", stderr: "pipe", env: { ...process.env, PATH: `${resolve(import.meta.dir, "../../node_modules/.bin")}:${process.env.PATH}` } });
+    if ((await p.exited) !== 0) throw new Error(`build failed: ${await new Response(p.stderr).text()}`);
+  }
+  return BINARY;
+}
+
+export async function freePort(): Promise<number> {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+export interface NotifyProcess {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  port: number;
+  logs: string[];
+  kill(signal?: NodeJS.Signals | number): Promise<number>;
+}
+
+export async function runBinary(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const p = Bun.spawn([BINARY, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, stdout, stderr };
+}
+
+/** Starts `notify --role=<role>` and waits for /readyz on its HTTP or admin port. */
+export async function startNotify(role: string, env: Record<string, string>, opts: { readyTimeoutMs?: number } = {}): Promise<NotifyProcess> {
+  const port = await freePort();
+  const portVar = role.includes("gateway") || role === "all" ? "NOTIFY_HTTP_PORT" : "NOTIFY_ADMIN_PORT";
+  const proc = Bun.spawn([BINARY, `--role=${role}`], {
+    env: { PATH: process.env.PATH ?? "", NOTIFY_LOG_LEVEL: "info", NOTIFY_HTTP_HOST: "127.0.0.1", ...env, [portVar]: String(port) },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const logs: string[] = [];
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    for await (const chunk of s) logs.push(...dec.decode(chunk).split("\n").filter(Boolean));
+  };
+  void pump(proc.stdout);
+  void pump(proc.stderr);
+  await waitFor(
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`notify --role=${role} exited ${proc.exitCode}: ${logs.slice(-5).join("\n")}`);
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+      return r?.ok;
+    },
+    { timeoutMs: opts.readyTimeoutMs ?? 20_000, what: `notify --role=${role} ready`, intervalMs: 50 },
+  );
+  return {
+    proc,
+    port,
+    logs,
+    async kill(signal = "SIGTERM") {
+      proc.kill(signal);
+      return proc.exited;
+    },
+  };
+}
