@@ -201,6 +201,7 @@ describe.skipIf(!(await haveServices))("amqp queue", () => {
     );
     await mq.publish("audit", [{ body: { poison: true }, routingKey: "audit.poison", messageId: id }]);
     const [m] = await waitFor(() => dl.seen.get(id), { what: "poison message dead-lettered" });
+    console.log(`  poison: delivered ${attempts.length} times (x-delivery-limit ${LIMITS.audit}) before dead-lettering`);
     expect(attempts[0]).toBe(0);
     expect(attempts.length).toBeGreaterThanOrEqual(LIMITS.audit);
     expect(attempts).toEqual(attempts.map((_, i) => i)); // x-delivery-count grows by one per attempt
@@ -303,31 +304,36 @@ describe.skipIf(!(await haveServices))("amqp queue", () => {
     const closing = closeVhostConnections(vhost.name).then(() => (dropped = true));
     const confirmed: string[] = [];
     let rejected = 0;
+    let next = 0;
     const TOTAL = 2_000;
     const BATCH = 20;
-    for (let i = 0; i < TOTAL; i += BATCH) {
-      // The second half goes out only once the broker has dropped us, so it crosses the reconnect.
-      if (i === TOTAL / 2 && !dropped) await closing;
-      const batch = Array.from({ length: BATCH }, (_, j) => `${prefix}-${i + j}`);
-      for (;;) {
-        try {
-          await mq.publish("deliveries", batch.map((id) => ({ body: { id, pad: "x".repeat(1000) }, messageId: id })));
-          confirmed.push(...batch);
-          break;
-        } catch (err) {
-          expect(err).toBeInstanceOf(QueueUnavailableError);
-          rejected++;
-          await waitFor(() => mq.health().ok, { what: "reconnected", timeoutMs: 10_000 });
+    // Four publishers keep batches in flight until the broker has dropped the connection and at
+    // least TOTAL messages went out, so some publishes are cut off mid-confirm.
+    const publisher = async () => {
+      while (!dropped || next < TOTAL) {
+        const batch = Array.from({ length: BATCH }, () => `${prefix}-${next++}`);
+        for (;;) {
+          try {
+            await mq.publish("deliveries", batch.map((id) => ({ body: { id, pad: "x".repeat(1000) }, messageId: id })));
+            confirmed.push(...batch);
+            break;
+          } catch (err) {
+            expect(err).toBeInstanceOf(QueueUnavailableError);
+            rejected++;
+            await waitFor(() => mq.health().ok, { what: "reconnected", timeoutMs: 10_000 });
+          }
         }
       }
-    }
+    };
+    await Promise.all([publisher(), publisher(), publisher(), publisher()]);
     await closing;
     await waitFor(() => confirmed.every((id) => consumed.has(id)), { what: "every confirmed message consumed", timeoutMs: 30_000 });
-    expect(confirmed.length).toBe(TOTAL);
-    expect(consumed.size).toBe(TOTAL);
+    expect(confirmed.length).toBeGreaterThanOrEqual(TOTAL);
+    expect(consumed.size).toBe(confirmed.length);
+    expect(rejected).toBeGreaterThan(0); // batches in flight at the drop rejected; none resolved unconfirmed
     expect(lines.filter((l) => l.msg === "amqp connection lost; reconnecting").length).toBeGreaterThan(lostBefore);
     expect(mq.health()).toEqual({ ok: true });
-    console.log(`  chaos: ${TOTAL} confirmed, ${consumed.size} distinct consumed, ${rejected} publish calls rejected and retried`);
+    console.log(`  chaos: ${confirmed.length} confirmed, ${consumed.size} distinct consumed, ${rejected} publish calls rejected and retried`);
   });
 
   test("publish rejects quickly with QueueUnavailableError when RabbitMQ is unreachable", async () => {
