@@ -62,7 +62,7 @@ export interface DispatcherDeps {
 }
 
 /** How long a claim on a delivery lasts: the send timeout plus room for the bookkeeping around it. */
-const claimMsFor = (sendTimeoutMs: number) => sendTimeoutMs + 15_000;
+const claimMsFor = (sendTimeoutMs: number) => sendTimeoutMs + 5_000;
 /** Templates are cached briefly per worker; a changed template is used within this time. */
 const TEMPLATE_CACHE_MS = 2_000;
 
@@ -202,6 +202,7 @@ export function createDispatcher(deps: DispatcherDeps) {
         }
       }
       let toSend: DeliveryRow[] = inserted.filter((d) => d.status === "sending");
+      let heldUntil = 0;
       if (!firstTime) {
         // A redelivery: pick up whatever an earlier attempt left open (its claim expired or never taken).
         const mine = new Set(toSend.map((d) => d.id));
@@ -209,11 +210,15 @@ export function createDispatcher(deps: DispatcherDeps) {
         for (const d of open) {
           const c = await deps.deliveries.claim(d.id, claimMs);
           if (c) toSend.push(c);
+          else if (d.claimed_until) heldUntil = Math.max(heldUntil, Date.parse(d.claimed_until));
         }
       }
       const users = toSend.length ? await usersFor(toSend, event) : new Map<string, User>();
       await Promise.all(toSend.map((d) => sends.run(() => send(d, event, users.get(d.user_id)))));
       await deps.notifications.settle(nid);
+      // Deliveries still claimed by a worker that may have died: come back when the claim expires
+      // (if that worker is alive and finishes, the next look finds them sent and stops).
+      if (heldUntil > Date.now()) return retry(heldUntil - Date.now() + 250, "deliveries claimed elsewhere");
       return ack;
     } catch (err) {
       log.warn("event processing failed, will retry", { notification_id: nid, err: String(err) });
