@@ -7,6 +7,9 @@
  * each consumer its own channel again. Publishes are pipelined on the confirm channel and resolve
  * only on the broker's confirm; whatever is unconfirmed when the connection drops rejects with
  * QueueUnavailableError, so the caller retries (at-least-once, messageId for idempotency).
+ *
+ * Longer than our usual file because only this module may import the client; it reads in four
+ * sections: connection, publishing, consuming, topology.
  */
 import { AMQPClient, type AMQPChannel, type AMQPConsumer, type AMQPMessage, type AMQPProperties } from "@cloudamqp/amqp-client";
 import { randomUUID } from "node:crypto";
@@ -57,6 +60,8 @@ const DEFAULT_CONFIRM_TIMEOUT_MS = 15_000;
  * unconfirmed message in a pool it never shrinks.
  */
 const MAX_UNCONFIRMED = 1_024;
+/** A full window resumes once this many are left: refills in chunks, without a wake-up per confirm. */
+const DRAIN_LOW_WATER = (MAX_UNCONFIRMED * 3) / 4;
 /** Realtime is best effort: a stalled gateway loses its oldest broadcasts rather than filling the broker. */
 const REALTIME_MAX_LENGTH = 10_000;
 const REALTIME_PREFETCH = 256;
@@ -419,7 +424,7 @@ class ConfirmChannel {
     return this.unconfirmed >= MAX_UNCONFIRMED;
   }
 
-  /** Resolves when half the window is free again, or the channel closed. */
+  /** Resolves when the window has room again (DRAIN_LOW_WATER), or the channel closed. */
   drained(): Promise<void> {
     if (!this.full || this.closed) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
@@ -434,7 +439,7 @@ class ConfirmChannel {
   send(exchange: string, routingKey: string, body: string | Uint8Array, props: AMQPProperties, mandatory: boolean): Promise<void> {
     this.unconfirmed++;
     const settle = () => {
-      if (--this.unconfirmed <= MAX_UNCONFIRMED / 2 && this.drainWaiters.length) this.wakeDrainWaiters();
+      if (--this.unconfirmed <= DRAIN_LOW_WATER && this.drainWaiters.length) this.wakeDrainWaiters();
     };
     return this.ch.basicPublish(exchange, routingKey, body, props, mandatory).then(
       (tag) => {
@@ -488,7 +493,7 @@ abstract class Runner implements Consumer {
   protected abstract handle(msg: AMQPMessage): Promise<void>;
 
   async attach(client: AMQPClient): Promise<void> {
-    if (this.stopped || this.ch) return;
+    if (this.stopped || (this.ch && !this.ch.closed)) return;
     let ch: AMQPChannel | undefined;
     try {
       ch = await client.channel();
@@ -516,7 +521,8 @@ abstract class Runner implements Consumer {
     if (this.ch !== ch) return;
     this.ch = undefined;
     this.consumer = undefined;
-    if (this.stopped) return;
+    if (this.stopped) return; // stop() closes the channel once the handlers in flight have acked
+    if (!ch.closed) ch.close().catch(() => {}); // cancelled by the broker: the channel itself is still open
     // A lost connection is handled by the reconnect (which re-attaches every runner); this is a
     // channel-level loss: the broker cancelled us (queue deleted) or closed the channel on an error.
     if (this.owner.isCurrent(client)) {
