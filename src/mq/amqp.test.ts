@@ -336,6 +336,24 @@ describe.skipIf(!(await haveServices))("amqp queue", () => {
     console.log(`  chaos: ${confirmed.length} confirmed, ${consumed.size} distinct consumed, ${rejected} publish calls rejected and retried`);
   });
 
+  test("a realtime subscription is re-created after the broker drops the connection", async () => {
+    const got: InMessage[] = [];
+    const sub = await mq.subscribe("realtime", (m) => void got.push(m));
+    consumers.push(sub);
+    const lostBefore = lines.filter((l) => l.msg === "amqp connection lost; reconnecting").length;
+    await closeVhostConnections(vhost.name);
+    await waitFor(() => lines.filter((l) => l.msg === "amqp connection lost; reconnecting").length > lostBefore, { what: "drop noticed" });
+    // Broadcasts sent before the new queue is bound are lost by design (best effort): keep pinging.
+    const id = uid("rt-after");
+    await waitFor(
+      async () => {
+        if (mq.health().ok) await mq.publish("realtime", [{ body: { ping: true }, routingKey: "u", messageId: id }]);
+        return got.some((m) => m.messageId === id);
+      },
+      { what: "broadcast after reconnect", intervalMs: 50 },
+    );
+  });
+
   test("publish rejects quickly with QueueUnavailableError when RabbitMQ is unreachable", async () => {
     const port = await closedPort();
     const q = await createAmqpQueue({ url: `amqp://guest:guest@127.0.0.1:${port}/`, log });
