@@ -41,6 +41,9 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const log = createLogger(config.logLevel, { service: "notify", pid: process.pid });
+  // Last line of defence: a library's stray rejection must not take down a process holding
+  // accepted work. Logged loudly; every known source is handled where it arises.
+  process.on("unhandledRejection", (err) => log.error("unhandled rejection", { err }));
 
   switch (args.command) {
     case "migrate": {

@@ -48,6 +48,7 @@ export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle
     notifications: repos.notifications,
     templates: repos.templates,
     relay,
+    queue,
     log,
     maxRecipients: config.maxRecipients,
     enabledChannels: () => (config.roles.includes("worker") ? new Set(channels.keys()) : undefined),

@@ -91,8 +91,7 @@ export function createDispatcher(deps: DispatcherDeps) {
         log.debug("amqp event stored", { notification_id: r.id, replayed: r.replayed });
         return ack;
       }
-      await deps.notifications.insertMany([{ id: event.notification_id, event: event.event, status: "accepted", payload: event, source: "amqp", send_at: null }]);
-      await deps.notifications.clearOutbox([event.notification_id]);
+      await deps.notifications.insertMany([{ id: event.notification_id, event: event.event, status: "accepted", payload: event, source: "amqp", send_at: null }], { outbox: false });
       return { id: event.notification_id, event };
     } catch (err) {
       if (err instanceof AppError && err.status < 500) return dead(`invalid event: ${err.message}`);
@@ -188,7 +187,12 @@ export function createDispatcher(deps: DispatcherDeps) {
         nid = r.id;
         event = r.event;
       }
-      const status = await deps.notifications.claim(nid);
+      let status = await deps.notifications.claim(nid);
+      if (status === undefined && event?.notification_id === nid) {
+        // The broker confirmed the event before (or instead of) the gateway's INSERT: store it from the message.
+        await deps.notifications.insertMany([{ id: nid, event: event.event, status: "accepted", payload: event, source: event.source, send_at: null }], { outbox: false });
+        status = await deps.notifications.claim(nid);
+      }
       if (status === undefined) return dead(`notification ${nid} not found`);
       if (status !== "accepted" && status !== "processing") return ack;
       const firstTime = status === "accepted" && msg.redeliveries === 0;

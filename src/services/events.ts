@@ -2,10 +2,15 @@
  * Accepting events: validate, resolve defaults, write durably, answer. Shared by REST, GraphQL,
  * the seed endpoints and AMQP ingestion.
  *
- * Durability: the notification row and its outbox row are committed to PostgreSQL before the 202
- * (group commit batches concurrent requests into one transaction). The relay then publishes to the
- * broker; if the broker is down, rows wait in the outbox, so a RabbitMQ outage costs no accepted
- * event. If PostgreSQL cannot take the write, the caller gets 503 with Retry-After, never a 202.
+ * Durability: before the 202, the event is both committed to PostgreSQL (group commit: concurrent
+ * requests share one INSERT) and confirmed by RabbitMQ (publisher confirms), in parallel. When the
+ * broker cannot confirm, the stored row gets an outbox row instead and the relay publishes it once
+ * the broker is back, so a RabbitMQ outage costs no accepted event. When PostgreSQL cannot take the
+ * row but the broker confirmed, the worker stores it from the message. Only when neither can take
+ * it does the caller get 503 with Retry-After, never a 202.
+ *
+ * Why not "always outbox, then relay": that costs an outbox INSERT and DELETE per event on the hot
+ * path; the outbox is only needed while the broker is unavailable.
  */
 import { createHash } from "node:crypto";
 import { AppError } from "../runtime/errors.ts";
@@ -16,7 +21,8 @@ import { EventInput, type AcceptedEvent, type ChannelName } from "../schemas/eve
 import { createBatcher } from "../store/batcher.ts";
 import type { NewNotification, NotificationRepo } from "../store/notifications.ts";
 import type { TemplateRepo } from "../store/templates.ts";
-import type { Relay } from "./relay.ts";
+import type { OutMessage, Queue } from "../mq/queue.ts";
+import { toEventMessage, type Relay } from "./relay.ts";
 
 export interface AcceptResult {
   id: string;
@@ -43,6 +49,7 @@ export interface EventServiceDeps {
   notifications: NotificationRepo;
   templates: TemplateRepo;
   relay: Relay;
+  queue: Queue;
   log: Logger;
   maxRecipients: number;
   /**
@@ -67,14 +74,14 @@ export function createEventService(deps: EventServiceDeps) {
     return ok;
   };
 
+  const none = <T>(items: T[]) => items.map(() => undefined);
   const committer = createBatcher<NewNotification, void>(
-    async (items) => {
-      await deps.notifications.insertMany(items);
-      return items.map(() => undefined);
-    },
+    async (items) => (await deps.notifications.insertMany(items, { outbox: false }), none(items)),
     // Four transactions in flight keep the pool busy without making batches tiny.
     { maxBatch: 500, maxInFlight: 4 },
   );
+  const publisher = createBatcher<OutMessage, void>(async (msgs) => (await deps.queue.publish("events", msgs), none(msgs)), { maxBatch: 500, maxInFlight: 8 });
+  const outboxer = createBatcher<string, void>(async (ids) => (await deps.notifications.addOutbox(ids), none(ids)), { maxBatch: 500, maxInFlight: 2 });
 
   /** Validates and resolves an event; throws AppError naming the field at fault. */
   async function prepare(input: unknown, ctx: AcceptContext): Promise<{ event: AcceptedEvent; status: "accepted" | "scheduled" }> {
@@ -136,22 +143,36 @@ export function createEventService(deps: EventServiceDeps) {
       const prior = await durable(() => deps.notifications.findIdempotency(ctx.source, idemKey));
       if (prior) return replay(prior, requestHash);
     }
-    const { event, status } = await prepare(input, ctx);
+    const { event, status } = await prepare(input, ctx).catch((err) => {
+      // A lookup that failed for want of the database (rule, template) is not the caller's fault.
+      if (err instanceof AppError) throw err;
+      return durable(() => Promise.reject(err));
+    });
     const row: NewNotification = { id: event.notification_id, event: event.event, status, payload: event, source: ctx.source, send_at: event.send_at ?? null };
     const response = { id: event.notification_id, status };
     if (idemKey) {
       const prior = await durable(() => deps.notifications.insertIdempotent(row, ctx.source, idemKey, requestHash, response));
       if (prior) return replay(prior, requestHash);
-    } else {
+      if (status === "accepted") deps.relay.enqueue(row);
+    } else if (status === "scheduled") {
       await durable(() => committer.submit(row));
+    } else {
+      const [stored, published] = await Promise.allSettled([committer.submit(row), publisher.submit(toEventMessage(row))]);
+      if (published.status === "rejected") {
+        metrics.publishFailures.inc({ topic: "events" });
+        if (stored.status === "rejected") await durable(() => Promise.reject(stored.reason));
+        // Stored but not published: the outbox keeps it until the broker is back.
+        await durable(() => outboxer.submit(row.id));
+      } else if (stored.status === "rejected") {
+        deps.log.warn("event confirmed by the broker but not stored; the worker will store it", { notification_id: row.id, err: String(stored.reason) });
+      }
     }
     metrics.eventsAccepted.inc({ source: ctx.source === "amqp" ? "amqp" : "api" });
     metrics.acceptLatency.observe((performance.now() - started) / 1000);
-    if (status === "accepted") deps.relay.enqueue(row);
     return { id: row.id, status, replayed: false, response };
   }
 
-  return { accept, prepare, drain: () => committer.drain() };
+  return { accept, prepare, drain: () => Promise.all([committer.drain(), publisher.drain(), outboxer.drain()]).then(() => {}) };
 }
 
 export type EventService = ReturnType<typeof createEventService>;

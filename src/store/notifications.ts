@@ -51,20 +51,29 @@ export interface IdempotencyRecord {
 export function createNotificationRepo(sql: Sql) {
   return {
     /**
-     * Inserts notifications and, for those to publish now, their outbox rows, in one statement
-     * (one transaction). Used by the gateway's group commit.
+     * Inserts notifications (ignoring ids that exist: the worker may have stored one first from
+     * its message). With `outbox`, rows to publish now also get an outbox row, in the same statement.
      */
-    async insertMany(items: NewNotification[]): Promise<void> {
+    async insertMany(items: NewNotification[], opts: { outbox: boolean }): Promise<void> {
       if (items.length === 0) return;
-      await sql`
-        WITH n AS (
+      const rows = sql`
           INSERT INTO notifications (id, event, status, payload, source, send_at)
           SELECT id, event, status, payload::jsonb, source, send_at FROM unnest(
             ${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.event)}::text[], ${items.map((i) => i.status)}::text[],
             ${items.map((i) => JSON.stringify(i.payload))}::text[], ${items.map((i) => i.source)}::text[],
             ${items.map((i) => i.send_at)}::timestamptz[]) AS t(id, event, status, payload, source, send_at)
-          RETURNING id, status)
-        INSERT INTO outbox (notification_id) SELECT id FROM n WHERE status = 'accepted'`;
+          ON CONFLICT (id) DO NOTHING`;
+      if (!opts.outbox) {
+        await rows;
+        return;
+      }
+      await sql`WITH n AS (${rows} RETURNING id, status)
+                INSERT INTO outbox (notification_id) SELECT id FROM n WHERE status = 'accepted'`;
+    },
+
+    /** Outbox rows for notifications already stored (their publish failed). */
+    async addOutbox(ids: string[]): Promise<void> {
+      if (ids.length) await sql`INSERT INTO outbox (notification_id) SELECT unnest(${ids}::uuid[]) ON CONFLICT DO NOTHING`;
     },
 
     /**

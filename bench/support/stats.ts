@@ -1,0 +1,33 @@
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export function summary(values: number[]): { n: number; p50: number; p99: number; max: number } {
+  const s = [...values].sort((a, b) => a - b);
+  return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s[s.length - 1] ?? NaN };
+}
+
+/** Peak RSS (MB) of processes, sampled until stop() is called. */
+export function sampleRss(pids: Record<string, number>, everyMs = 250) {
+  const peak: Record<string, number> = {};
+  const read = async () => {
+    for (const [name, pid] of Object.entries(pids)) {
+      try {
+        const status = await Bun.file(`/proc/${pid}/status`).text();
+        const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+        peak[name] = Math.max(peak[name] ?? 0, kb / 1024);
+      } catch {}
+    }
+  };
+  const t = setInterval(read, everyMs);
+  return {
+    async stop() {
+      clearInterval(t);
+      await read();
+      return Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, Math.round(v)]));
+    },
+  };
+}
+
+export const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: d }) : "n/a");
