@@ -44,7 +44,8 @@ describe.skipIf(!(await haveServices))("Audience.Resolve", () => {
       }
       count += users.length;
       // How far the server's query runs ahead of what we have read: bounded by the transport's
-      // buffers (16 messages in grpc-js' Writable, 16 in the client's Readable, HTTP/2 windows),
+      // buffers (16 messages in grpc-js' Writable, 16 in the client's Readable, the 1 MB HTTP/2
+      // window of the client, about 10 batches here),
       // not by the audience. Without flow control it would reach all 200 pages at once.
       maxLead = Math.max(maxLead, server.stats.audienceQueries - queriesAtStart - batches);
       // A deliberately slow consumer (~1 s per 200 batches at most): the server must wait for it.
@@ -59,7 +60,8 @@ describe.skipIf(!(await haveServices))("Audience.Resolve", () => {
     expect(count).toBe(N);
     expect(batches).toBe(N / 1000);
     expect(last).toBe(userId(N));
-    expect(maxLead).toBeLessThan(40);
+    // Observed 34-62 on the pinned Bun (its HTTP/2 session buffers a little beyond the window).
+    expect(maxLead).toBeLessThan(80);
 
     const mb = (b: number) => b / 1_048_576;
     const heapMax = Math.max(...samples.map((s) => s.heap));

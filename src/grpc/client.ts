@@ -81,6 +81,12 @@ export const CLIENT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.keepalive_permit_without_calls": 1,
   "grpc.initial_reconnect_backoff_ms": 200,
   "grpc.max_reconnect_backoff_ms": 5000,
+  // HTTP/2 receive window (stream and connection). With the 64 KB default, the pinned Bun's HTTP/2
+  // server stalls ~3 s when many concurrent responses exhaust the window (seen with Node and Bun
+  // clients alike; bench/grpc.ts). 1 MB keeps 64 concurrent GetUsers of 100 users (~12 KB each)
+  // clear of it, and still bounds what a Resolve stream can push ahead of a slow reader (~10
+  // batches of 1000 users, on top of grpc-js' 16-message stream buffers on each side).
+  "grpc-node.flow_control_window": 1024 * 1024,
 };
 
 /** NOTIFY_GRPC_URL → grpc-js target and whether to use TLS. */

@@ -99,7 +99,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const enricher = createEnricher({ fetchJson, baseUrl: config.env.NOTIFY_ENRICH_BASE_URL, log });
   stats.enrich = enricher.stats;
 
-  const users = createUsersService({ sql, upstream });
+  const cacheTtl = Number(config.env.NOTIFY_GRPC_USER_CACHE_TTL_MS ?? 0);
+  if (!Number.isInteger(cacheTtl) || cacheTtl < 0) throw new AppError("BAD_REQUEST", "NOTIFY_GRPC_USER_CACHE_TTL_MS must be a whole number of milliseconds");
+  const users = createUsersService({ sql, upstream, cacheTtlMs: cacheTtl });
   const audience = createAudienceService({
     sql,
     stats,
@@ -143,7 +145,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${wanted}`, credentials(config, log), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  log.info("grpc backend listening", { host, port, tls: !!config.env.NOTIFY_GRPC_TLS_CERT, upstream: !!upstream });
+  log.info("grpc backend listening", { host, port, tls: !!config.env.NOTIFY_GRPC_TLS_CERT, upstream: !!upstream, user_cache_ttl_ms: cacheTtl });
 
   let stopped: Promise<void> | undefined;
   return {

@@ -1,5 +1,6 @@
 /** UserDirectory.GetUsers: the local directory, filled in from the optional upstream. */
 import { AppError } from "../runtime/errors.ts";
+import { TtlLru } from "./cache.ts";
 import type { Sql } from "../store/db.ts";
 import { createUserRepo, type User } from "../store/users.ts";
 import { userToWire } from "./convert.ts";
@@ -21,8 +22,41 @@ function merge(local: User | undefined, up: UpstreamUser): User {
   return u;
 }
 
-export function createUsersService(deps: { sql: Sql; upstream?: UsersUpstream }) {
+export interface UsersServiceOptions {
+  sql: Sql;
+  upstream?: UsersUpstream;
+  /**
+   * Serve directory rows from memory for this long (NOTIFY_GRPC_USER_CACHE_TTL_MS; 0, the default,
+   * disables). Trade-off: a user changed or deleted through the API may be seen as before by the
+   * workers for up to this long. Only found users are cached: a new user is visible at once.
+   */
+  cacheTtlMs?: number;
+  cacheMaxEntries?: number;
+}
+
+export function createUsersService(deps: UsersServiceOptions) {
   const repo = createUserRepo(deps.sql);
+  const ttl = deps.cacheTtlMs ?? 0;
+  const cache = ttl > 0 ? new TtlLru<User>(deps.cacheMaxEntries ?? 200_000) : undefined;
+
+  async function getLocal(ids: string[]): Promise<Map<string, User>> {
+    if (!cache) return repo.getMany(ids);
+    const out = new Map<string, User>();
+    const todo: string[] = [];
+    for (const id of ids) {
+      const hit = cache.get(id);
+      if (hit) out.set(id, hit);
+      else todo.push(id);
+    }
+    if (todo.length) {
+      for (const [id, u] of await repo.getMany(todo)) {
+        cache.set(id, u, ttl);
+        out.set(id, u);
+      }
+    }
+    return out;
+  }
+
   return {
     async getUsers(req: GetUsersRequest, signal: AbortSignal): Promise<GetUsersResponse> {
       const ids = [...new Set(req.ids ?? [])];
@@ -30,7 +64,7 @@ export function createUsersService(deps: { sql: Sql; upstream?: UsersUpstream })
       if (ids.length > MAX_IDS_PER_CALL) throw new AppError("VALIDATION_FAILED", `at most ${MAX_IDS_PER_CALL} ids per call`, { details: [{ path: "ids", message: "too many ids" }] });
       if (ids.some((id) => id === "")) throw new AppError("VALIDATION_FAILED", "ids must not be empty strings", { details: [{ path: "ids", message: "empty id" }] });
 
-      const local = await repo.getMany(ids);
+      const local = await getLocal(ids);
       const users = new Map(local);
       const missing: string[] = [];
       const unresolved: string[] = [];

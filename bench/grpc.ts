@@ -1,0 +1,130 @@
+/**
+ * gRPC backend bench (issue 5 targets):
+ *   - UserDirectory.GetUsers, 100 ids per call, one client process at high concurrency: calls/s,
+ *     p50/p99 — against our server under Bun and the same GetUsers under Node in the same run;
+ *   - Audience.Resolve of 200k users: users/s and the server's RSS before/after.
+ * Servers run in their own processes (like a deployed backend); the client is this process.
+ *
+ *   node_modules/.bin/bun bench/grpc.ts [--seconds=5] [--concurrency=64]
+ * The machine is shared with RabbitMQ and PostgreSQL (SPEC 7: all services co-located); figures move
+ * with their load. Needs PostgreSQL (NOTIFY_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createTestDb } from "../test/support/services.ts";
+import { createGrpcClients } from "../src/grpc/client.ts";
+import { quietLog, seedUsers, userId } from "../src/grpc/testing.ts";
+
+const arg = (name: string, def: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? def);
+const SECONDS = arg("seconds", 5);
+// 16 calls in flight: at 2,000 calls/s that is 8 ms each by Little's law, the load at which a
+// p99 of 20 ms is meaningful. --concurrency=64 shows saturation.
+const CONCURRENCY = arg("concurrency", 16);
+const USERS = 200_000;
+const IDS_PER_CALL = 100;
+const TOKEN = "bench-token-0123456789";
+const NODE = process.env.NOTIFY_BENCH_NODE ?? "/usr/bin/node";
+
+const rssOf = (pid: number) => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+};
+
+async function spawnServer(cmd: string[], dbUrl: string, env: Record<string, string> = {}) {
+  const child = Bun.spawn(cmd, { env: { ...process.env, NOTIFY_DATABASE_URL: dbUrl, NOTIFY_GRPC_TOKEN: TOKEN, NOTIFY_LOG_LEVEL: "silent", ...env }, stdout: "pipe", stderr: "inherit" });
+  const reader = child.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`server exited: ${text}`);
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  const { port } = JSON.parse(text.split("\n")[0]!) as { port: number };
+  return { child, port };
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+
+async function benchGetUsers(port: number, label: string) {
+  const clients = createGrpcClients({ url: `127.0.0.1:${port}`, token: TOKEN, log: quietLog });
+  const ids = () => Array.from({ length: IDS_PER_CALL }, () => userId(1 + Math.floor(Math.random() * USERS)));
+  // Warm-up: connection, JIT, PostgreSQL plan cache.
+  await Promise.all(Array.from({ length: CONCURRENCY }, () => clients.users.getUsers(ids())));
+  const lat: number[] = [];
+  let errors = 0;
+  const end = performance.now() + SECONDS * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        try {
+          const res = await clients.users.getUsers(ids(), { deadlineMs: 2000 });
+          if (res.users.length < 90) errors++;
+        } catch {
+          errors++;
+        }
+        lat.push(performance.now() - t);
+      }
+    }),
+  );
+  const secs = (performance.now() - started) / 1000;
+  clients.close();
+  lat.sort((a, b) => a - b);
+  const r = { label, calls_per_s: Math.round(lat.length / secs), profiles_per_s: Math.round((lat.length * IDS_PER_CALL) / secs), p50_ms: +pct(lat, 50).toFixed(2), p99_ms: +pct(lat, 99).toFixed(2), errors };
+  console.log(`GetUsers x${IDS_PER_CALL} ids  ${label.padEnd(14)} ${String(r.calls_per_s).padStart(6)} calls/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  errors ${errors}`);
+  return r;
+}
+
+async function benchResolve(port: number, pid: number) {
+  const clients = createGrpcClients({ url: `127.0.0.1:${port}`, token: TOKEN, log: quietLog });
+  const rssBefore = rssOf(pid);
+  let serverRssMax = rssBefore;
+  const started = performance.now();
+  let n = 0;
+  let batches = 0;
+  for await (const users of clients.audience.resolve({ all: true }, 1000)) {
+    n += users.length;
+    if (++batches % 20 === 0) serverRssMax = Math.max(serverRssMax, rssOf(pid));
+  }
+  const secs = (performance.now() - started) / 1000;
+  const rssAfter = rssOf(pid);
+  clients.close();
+  const r = { users: n, users_per_s: Math.round(n / secs), server_rss_before_mb: +rssBefore.toFixed(1), server_rss_max_mb: +serverRssMax.toFixed(1), server_rss_after_mb: +rssAfter.toFixed(1) };
+  console.log(`Resolve ${n} users: ${r.users_per_s} users/s; server RSS ${r.server_rss_before_mb} → max ${r.server_rss_max_mb} → ${r.server_rss_after_mb} MB`);
+  return r;
+}
+
+const db = await createTestDb();
+try {
+  await seedUsers(db.sql, USERS);
+  await db.sql`ANALYZE users`;
+  console.log(`gRPC bench: ${USERS} users, ${SECONDS}s per run, concurrency ${CONCURRENCY}, Bun ${Bun.version}`);
+
+  const bun = await spawnServer([process.execPath, join(import.meta.dir, "../test/support/grpc-server.ts")], db.url);
+  const node = await spawnServer([NODE, join(import.meta.dir, "grpc-node-server.mjs")], db.url);
+  // The same Bun server with the in-memory directory cache on (NOTIFY_GRPC_USER_CACHE_TTL_MS=5000):
+  // what a backend that may serve rows up to 5 s old does on the same machine.
+  const cached = await spawnServer([process.execPath, join(import.meta.dir, "../test/support/grpc-server.ts")], db.url, { NOTIFY_GRPC_USER_CACHE_TTL_MS: "5000" });
+  try {
+    const rBun = await benchGetUsers(bun.port, "bun");
+    const rNode = await benchGetUsers(node.port, "node");
+    const rCached = await benchGetUsers(cached.port, "bun+cache(5s)");
+    const resolve = await benchResolve(bun.port, bun.child.pid);
+    const ratio = rBun.calls_per_s / rNode.calls_per_s;
+    console.log(`ratio bun/node (GetUsers calls/s): ${ratio.toFixed(2)}`);
+    const targets = {
+      getusers_calls_per_s: rBun.calls_per_s >= 2000,
+      getusers_p99_ms: rBun.p99_ms <= 20,
+      resolve_users_per_s: resolve.users_per_s >= 100_000,
+    };
+    console.log(JSON.stringify({ bench: "grpc", getUsers: { bun: rBun, node: rNode, bun_cached: rCached, ratio: +ratio.toFixed(2) }, resolve, targets }));
+    console.log(`targets: ≥2000 calls/s ${targets.getusers_calls_per_s ? "ok" : "MISSED"}; p99 ≤20 ms ${targets.getusers_p99_ms ? "ok" : "MISSED"}; ≥100k users/s ${targets.resolve_users_per_s ? "ok" : "MISSED"}`);
+  } finally {
+    for (const s of [bun, node, cached]) s.child.kill("SIGTERM");
+    await Promise.all([bun.child.exited, node.child.exited, cached.child.exited]);
+  }
+} finally {
+  await db.drop();
+}
