@@ -6,7 +6,7 @@
  * It also measures the same load through notify's Queue.publish, in batches and as many concurrent
  * single-message publishes (the gateway's shape), and prints the ratio to the raw rate.
  *
- *   bun bench/amqp-publish.ts [seconds=5] [size=1024]
+ *   bun bench/amqp-publish.ts [seconds=5] [size=1024]     (NOTIFY_BENCH_ROUNDS=2)
  *   NOTIFY_BENCH_AMQP_URL=amqp://guest:guest@127.0.0.1:5672
  */
 // A bench of the raw client is the one place besides src/mq/amqp.ts that imports it: that is the point.
@@ -18,10 +18,13 @@ import { rabbitmqctl } from "../test/support/services.ts";
 
 const BASE_URL = process.env.NOTIFY_BENCH_AMQP_URL ?? process.env.NOTIFY_TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 /**
- * Unconfirmed messages kept on the wire by the raw publisher. A sweep on the 2-core box (64…2000)
- * peaked around 256; larger windows get slower (the client scans its unconfirmed list per confirm).
+ * The raw publisher keeps RAW_LANES batches of RAW_BATCH messages in flight: each lane writes a whole
+ * batch, waits for its confirms, and writes the next. On the 2-core box this beat one-at-a-time
+ * loops with a sliding window (the client scans its unconfirmed list per confirm, so a long list
+ * costs, and a promise per await costs too).
  */
-const RAW_WINDOW = 256;
+const RAW_LANES = 2;
+const RAW_BATCH = 1_000;
 
 export interface RateResult {
   rate: number;
@@ -30,8 +33,8 @@ export interface RateResult {
 }
 
 /**
- * Publishes `size`-byte persistent messages with confirms into a quorum queue for `seconds`, keeping
- * RAW_WINDOW unconfirmed, and returns confirmed messages per second. `url` is the broker (vhost part
+ * Publishes `size`-byte persistent messages with confirms into a quorum queue for `seconds` and
+ * returns confirmed messages per second. `url` is the broker (vhost part
  * ignored): a fresh vhost is created and dropped around the run.
  */
 export async function measureRawPublishRate(opts: { url?: string; seconds: number; size: number }): Promise<RateResult> {
@@ -47,14 +50,15 @@ export async function measureRawPublishRate(opts: { url?: string; seconds: numbe
     let confirmed = 0;
     const deadline = performance.now() + opts.seconds * 1000;
     const started = performance.now();
-    // RAW_WINDOW independent loops, each publishing its next message when the previous is confirmed.
-    const loop = async () => {
+    const lane = async () => {
       while (performance.now() < deadline) {
-        await ch.basicPublish("", "bench.raw", body, props);
-        confirmed++;
+        const pending: Promise<number>[] = [];
+        for (let i = 0; i < RAW_BATCH; i++) pending.push(ch.basicPublish("", "bench.raw", body, props));
+        await Promise.all(pending);
+        confirmed += RAW_BATCH;
       }
     };
-    await Promise.all(Array.from({ length: RAW_WINDOW }, loop));
+    await Promise.all(Array.from({ length: RAW_LANES }, lane));
     const seconds = (performance.now() - started) / 1000;
     return { rate: confirmed / seconds, messages: confirmed, seconds };
   } finally {
@@ -110,16 +114,24 @@ async function createVhost(url: string = BASE_URL): Promise<{ url: string; drop(
 if (import.meta.main) {
   const seconds = Number(process.argv[2] ?? 5);
   const size = Number(process.argv[3] ?? 1024);
-  const fmt = (r: RateResult) => `${Math.round(r.rate).toLocaleString("en")} msg/s (${r.messages} in ${r.seconds.toFixed(1)} s)`;
-  const raw = await measureRawPublishRate({ url: BASE_URL, seconds, size });
-  console.log(`raw publish with confirms, quorum, ${size} B persistent: ${fmt(raw)}`);
-  for (const shape of [
+  // The box is shared (2 cores): alternate the measurements and keep each one's best round.
+  const rounds = Number(process.env.NOTIFY_BENCH_ROUNDS ?? 2);
+  const shapes = [
     { batch: 100, concurrency: 8 },
     { batch: 1_000, concurrency: 2 },
     { batch: 1, concurrency: 512 },
-  ]) {
-    const r = await measureQueuePublishRate({ url: BASE_URL, seconds, size, ...shape });
-    const ratio = ((100 * r.rate) / raw.rate).toFixed(0);
-    console.log(`Queue.publish, ${shape.concurrency} callers x batches of ${shape.batch}: ${fmt(r)} = ${ratio}% of raw`);
+  ];
+  const best = (a: RateResult | undefined, b: RateResult) => (a && a.rate >= b.rate ? a : b);
+  let raw: RateResult | undefined;
+  const viaQueue: Array<RateResult | undefined> = shapes.map(() => undefined);
+  for (let round = 0; round < rounds; round++) {
+    raw = best(raw, await measureRawPublishRate({ url: BASE_URL, seconds, size }));
+    for (const [i, shape] of shapes.entries()) viaQueue[i] = best(viaQueue[i], await measureQueuePublishRate({ url: BASE_URL, seconds, size, ...shape }));
+  }
+  const fmt = (r: RateResult) => `${Math.round(r.rate).toLocaleString("en")} msg/s (${r.messages} in ${r.seconds.toFixed(1)} s)`;
+  console.log(`raw publish with confirms, quorum, ${size} B persistent: ${fmt(raw!)}   [best of ${rounds}]`);
+  for (const [i, shape] of shapes.entries()) {
+    const r = viaQueue[i]!;
+    console.log(`Queue.publish, ${shape.concurrency} callers x batches of ${shape.batch}: ${fmt(r)} = ${((100 * r.rate) / raw!.rate).toFixed(0)}% of raw`);
   }
 }
