@@ -130,7 +130,12 @@ class AmqpQueue implements Queue {
   constructor(opts: AmqpQueueOptions) {
     this.log = opts.log.child({ component: "amqp" });
     this.instanceId = opts.instanceId ?? `${hostname()}:${process.pid}`;
-    const u = new URL(opts.url);
+    let u: URL;
+    try {
+      u = new URL(opts.url);
+    } catch {
+      throw new TypeError("invalid AMQP URL (not shown: it may hold a password)");
+    }
     if (u.protocol !== "amqp:" && u.protocol !== "amqps:") throw new TypeError(`not an AMQP URL: ${redactUrl(opts.url)}`);
     if (!u.searchParams.has("name")) u.searchParams.set("name", `${CONNECTION_NAME_PREFIX}:${this.instanceId}`);
     if (!u.searchParams.has("heartbeat")) u.searchParams.set("heartbeat", String(DEFAULT_HEARTBEAT_S));
