@@ -6,6 +6,7 @@ import type { App } from "../app.ts";
 import type { Role } from "../config.ts";
 import type { HttpExtensions } from "../http/app.ts";
 import type { Hooks, UserDirectory } from "../services/dispatch.ts";
+import { startGrpcBackend, workerDirectory } from "./grpc-backend.ts";
 
 type Stop = () => Promise<void>;
 
@@ -14,5 +15,8 @@ export const ROLE_STARTERS: {
   gatewayExtensions?: (app: App) => HttpExtensions;
   workerOptions?: (app: App) => { directory?: UserDirectory; hooks?: Hooks };
 } = {
-  roles: {},
+  roles: {
+    "grpc-backend": startGrpcBackend,
+  },
+  workerOptions: (app) => ({ directory: workerDirectory(app) }),
 };
