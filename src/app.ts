@@ -17,6 +17,8 @@ import type { DeliveryRepo } from "./store/deliveries.ts";
 import type { DeadLetterRepo } from "./store/dead-letters.ts";
 import type { EventService } from "./services/events.ts";
 import type { Relay } from "./services/relay.ts";
+import type { InboxRepo } from "./store/inbox.ts";
+import type { InboxService } from "./services/inbox.ts";
 
 export interface Repos {
   apiKeys: ApiKeyRepo;
@@ -25,6 +27,7 @@ export interface Repos {
   notifications: NotificationRepo;
   deliveries: DeliveryRepo;
   deadLetters: DeadLetterRepo;
+  inbox: InboxRepo;
 }
 
 export interface App {
@@ -37,6 +40,8 @@ export interface App {
   channels: Map<ChannelName, ChannelRuntime>;
   events: EventService;
   relay: Relay;
+  /** The end user's in-app inbox (REST, GraphQL, WebSocket). */
+  inbox: InboxService;
   /** Extra readiness checks roles register (name → check). */
   readiness: Map<string, () => Promise<{ ok: boolean; detail?: string }>>;
   /** Which parts run embedded (SPEC 6), for the banner and /readyz. */

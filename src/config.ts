@@ -46,6 +46,18 @@ export interface Config {
   autoMigrate: boolean;
   /** Channel provider settings, NOTIFY_<CHANNEL>_* variables, parsed by each provider's own schema. */
   env: Record<string, string | undefined>;
+  /** WebSocket /ws limits (docs/realtime.md). */
+  ws: WsConfig;
+}
+
+export interface WsConfig {
+  /** Origins allowed to open /ws from a browser; empty = any (non-browser clients send none). */
+  allowedOrigins: string[];
+  maxPayloadBytes: number;
+  maxConnectionsPerUser: number;
+  messagesPerSecond: number;
+  idleTimeoutS: number;
+  backpressureBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -147,6 +159,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitPerKey: int("NOTIFY_RATE_LIMIT_PER_KEY", 0, 0, 10_000_000),
     autoMigrate: bool("NOTIFY_AUTO_MIGRATE", roles.length === ROLES.length),
     env: merged,
+    ws: {
+      allowedOrigins: (get("NOTIFY_WS_ALLOWED_ORIGINS") ?? "").split(",").map((o) => o.trim().replace(/\/$/, "")).filter(Boolean),
+      // Client frames are small commands (subscribe, ping, read); 64 KiB leaves room for a GraphQL document.
+      maxPayloadBytes: int("NOTIFY_WS_MAX_FRAME_BYTES", 65_536, 256, 16 * 1_048_576),
+      maxConnectionsPerUser: int("NOTIFY_WS_MAX_CONNECTIONS_PER_USER", 10, 1, 10_000),
+      messagesPerSecond: int("NOTIFY_WS_MESSAGES_PER_SECOND", 20, 1, 100_000),
+      // Bun pings an idle socket and closes it when nothing comes back within this time.
+      idleTimeoutS: int("NOTIFY_WS_IDLE_TIMEOUT_S", 60, 5, 960),
+      // A client that stops reading is closed once this much is queued for it.
+      backpressureBytes: int("NOTIFY_WS_BACKPRESSURE_BYTES", 1_048_576, 4096, 64 * 1_048_576),
+    },
   };
   if (/[\r\n]/.test(config.mailFrom)) problems.push("NOTIFY_MAIL_FROM: must not contain line breaks");
   if (problems.length) throw new ConfigError([...new Set(problems)]);

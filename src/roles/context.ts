@@ -15,6 +15,8 @@ import { createTemplateRepo } from "../store/templates.ts";
 import { createNotificationRepo } from "../store/notifications.ts";
 import { createDeliveryRepo } from "../store/deliveries.ts";
 import { createDeadLetterRepo } from "../store/dead-letters.ts";
+import { createInboxRepo } from "../store/inbox.ts";
+import { createInboxService } from "../services/inbox.ts";
 import { createEventService } from "../services/events.ts";
 import { createRelay } from "../services/relay.ts";
 
@@ -38,8 +40,9 @@ export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle
     notifications: createNotificationRepo(sql),
     deliveries: createDeliveryRepo(sql),
     deadLetters: createDeadLetterRepo(sql),
+    inbox: createInboxRepo(sql),
   };
-  const channels = createChannels(config.env, { log, publicUrl: config.publicUrl, mailFrom: config.mailFrom, dataDir: config.dataDir });
+  const channels = createChannels(config.env, { log, publicUrl: config.publicUrl, mailFrom: config.mailFrom, dataDir: config.dataDir, sql, queue });
   lifecycle.add("channels", async () => {
     for (const rt of channels.values()) for (const s of rt.senders) await s.close();
   });
@@ -63,6 +66,7 @@ export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle
     channels,
     events,
     relay,
+    inbox: createInboxService({ inbox: repos.inbox, queue, log }),
     readiness: new Map(),
     mode: { database: "postgres", queue: "amqp" },
   };

@@ -5,6 +5,7 @@
  */
 import m0001 from "../../migrations/0001_init.sql" with { type: "text" };
 import m0003 from "../../migrations/0003_audit.sql" with { type: "text" };
+import m0004 from "../../migrations/0004_inbox.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -15,4 +16,5 @@ export interface Migration {
 export const MIGRATIONS: Migration[] = [
   { version: 1, name: "0001_init", sql: m0001 },
   { version: 3, name: "0003_audit", sql: m0003 },
+  { version: 4, name: "0004_inbox", sql: m0004 },
 ];
