@@ -8,6 +8,8 @@ import * as v from "valibot";
 import { SendError, type ChannelProvider, type ChannelSender } from "./types.ts";
 
 const Config = v.object({
+  /** "smtp" for NOTIFY_SMTP_URL, "smtp-2" for NOTIFY_SMTP_URL_2, ...: the name failover and metrics use. */
+  name: v.optional(v.pipe(v.string(), v.regex(/^smtp(-[2-9])?$/)), "smtp"),
   url: v.pipe(v.string(), v.url()),
   from: v.pipe(v.string(), v.regex(/^[^\r\n]+$/, "must not contain line breaks")),
   /** Connections in the pool. Most relays throttle far more than a handful per client. */
@@ -34,15 +36,19 @@ export const email: ChannelProvider<Config> = {
   name: "smtp",
   channel: "email",
   configSchema: Config,
+  // NOTIFY_SMTP_URL, then NOTIFY_SMTP_URL_2 .. _9: further relays, tried in that order when the
+  // ones before fail or have their circuit open.
   fromEnv(env, deps) {
-    const url = env.NOTIFY_SMTP_URL;
-    if (!url) return undefined;
-    return {
+    if (!env.NOTIFY_SMTP_URL) return undefined;
+    const relays = [["smtp", env.NOTIFY_SMTP_URL]];
+    for (let i = 2; i <= 9; i++) if (env[`NOTIFY_SMTP_URL_${i}`]) relays.push([`smtp-${i}`, env[`NOTIFY_SMTP_URL_${i}`]!]);
+    return relays.map(([name, url]) => ({
+      name,
       url,
       from: deps.mailFrom,
       maxConnections: env.NOTIFY_SMTP_POOL ? Number(env.NOTIFY_SMTP_POOL) : undefined,
       timeoutMs: env.NOTIFY_SEND_TIMEOUT_MS ? Number(env.NOTIFY_SEND_TIMEOUT_MS) : undefined,
-    };
+    }));
   },
   address: (user) => user.email ?? undefined,
   create(config, deps): ChannelSender {
@@ -64,7 +70,7 @@ export const email: ChannelProvider<Config> = {
     });
     const domain = (config.from.match(/@([^>\s]+)/)?.[1] ?? "notify.local").replace(/[^A-Za-z0-9.-]/g, "");
     return {
-      provider: "smtp",
+      provider: config.name,
       async send(msg, signal) {
         if (signal.aborted) throw new SendError("send aborted", { permanent: false });
         // Stable Message-ID per delivery: a resend after a crash carries the same id, so the

@@ -5,9 +5,7 @@
  */
 import type * as v from "valibot";
 import type { Logger } from "../runtime/log.ts";
-import type { Queue } from "../mq/queue.ts";
-import type { Sql } from "../store/db.ts";
-import type { ChannelName } from "../schemas/event.ts";
+import type { AcceptedEvent, ChannelName } from "../schemas/event.ts";
 import type { DeliveryContent } from "../store/deliveries.ts";
 import type { User } from "../store/users.ts";
 
@@ -55,9 +53,6 @@ export interface ProviderDeps {
   publicUrl: string;
   mailFrom: string;
   dataDir: string;
-  /** Storage and broker, for providers that keep state (in_app stores the inbox and announces on the realtime topic). */
-  sql?: Sql;
-  queue?: Queue;
 }
 
 export interface ChannelProvider<C = unknown> {
@@ -66,9 +61,18 @@ export interface ChannelProvider<C = unknown> {
   channel: ChannelName;
   /** Settings schema; the registry reports its issues as configuration errors. */
   configSchema: v.GenericSchema<unknown, C>;
-  /** Reads the provider's settings from NOTIFY_* variables; undefined when it is not configured. */
-  fromEnv(env: Record<string, string | undefined>, deps: ProviderDeps): unknown | undefined;
+  /**
+   * Reads the provider's settings from NOTIFY_* variables; undefined when it is not configured.
+   * An array configures several instances (e.g. two SMTP relays), each becoming its own sender
+   * for failover; the sender's `provider` name must then differ per instance.
+   */
+  fromEnv(env: Record<string, string | undefined>, deps: ProviderDeps): unknown | unknown[] | undefined;
   create(config: C, deps: ProviderDeps): ChannelSender;
-  /** The address of a user on this channel, or undefined when the user has none. */
-  address(user: User): string | undefined;
+  /**
+   * The address of a user on this channel, or undefined when the user has none. `event` is given
+   * when the address may come from the event (a webhook URL from the event rule).
+   */
+  address(user: User, event?: AcceptedEvent): string | undefined;
+  /** Send rate when NOTIFY_<CHANNEL>_RATE is not set, e.g. "30/s" for Telegram's documented limit. */
+  defaultRate?: string;
 }

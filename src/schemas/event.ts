@@ -44,4 +44,6 @@ export interface AcceptedEvent extends EventInput {
   channels: ChannelName[];
   source: string;
   accepted_at: string;
+  /** From the event rule: where the webhook channel posts (instead of the user's own URL). */
+  webhook_url?: string;
 }

@@ -17,7 +17,7 @@ import { createSemaphore } from "../runtime/semaphore.ts";
 import { ack, dead, retry, type InMessage, type Outcome, type Queue } from "../mq/queue.ts";
 import type { AcceptedEvent, ChannelName, InlineRecipient } from "../schemas/event.ts";
 import type { ChannelRuntime } from "../channels/registry.ts";
-import { SendError } from "../channels/types.ts";
+import { sendWithFailover } from "../channels/failover.ts";
 import type { DeliveryContent, DeliveryRepo, DeliveryRow, NewDelivery } from "../store/deliveries.ts";
 import type { DeadLetterRepo } from "../store/dead-letters.ts";
 import type { NotificationRepo } from "../store/notifications.ts";
@@ -36,11 +36,18 @@ export type RenderFn = (template: StoredTemplate, channel: ChannelName, user: Us
 
 export interface Hooks {
   /** Decides whether a recipient accepts this message on this channel (preferences, quiet hours: issue 3). */
-  screen?: (user: User, channel: ChannelName, event: AcceptedEvent) => Promise<{ skip?: string; deferUntil?: Date } | undefined>;
+  screen?: (user: User, channel: ChannelName, event: AcceptedEvent) => Promise<Screening | undefined>;
   /** Called after a delivery reached a final state (audit, realtime push). */
   onDeliveryFinal?: (d: { id: string; notification_id: string; user_id: string; channel: string; status: "sent" | "failed" | "skipped"; error?: string | null }) => void;
   /** Adds data before rendering (enrichment, issue 5); throws to retry the event later. */
   enrich?: (event: AcceptedEvent) => Promise<Record<string, unknown>>;
+}
+
+/** A screen's verdict: skip (with the reason), send later (quiet hours), and extras for content.meta (unsubscribe link). */
+export interface Screening {
+  skip?: string;
+  deferUntil?: Date;
+  meta?: Record<string, unknown>;
 }
 
 export interface DispatcherDeps {
@@ -152,7 +159,7 @@ export function createDispatcher(deps: DispatcherDeps) {
           Object.assign(d, { status: "failed", error: `channel ${channel} is not configured` });
           continue;
         }
-        const address = rt.provider.address(user);
+        const address = rt.provider.address(user, event);
         if (!address) {
           Object.assign(d, { status: "skipped", error: `no ${channel} address for this user` });
           continue;
@@ -169,8 +176,14 @@ export function createDispatcher(deps: DispatcherDeps) {
         }
         try {
           d.content = content(t, event, channel, user, data);
+          if (screen?.meta) d.content.meta = { ...d.content.meta, ...screen.meta };
         } catch (err) {
           Object.assign(d, { status: "failed", error: `render: ${(err as Error).message}` });
+          continue;
+        }
+        if (screen?.deferUntil && screen.deferUntil.getTime() > Date.now()) {
+          // Quiet hours: stored now, sent by a delivery job that waits until next_attempt_at.
+          Object.assign(d, { status: "queued", next_attempt_at: screen.deferUntil });
         }
       }
     }
@@ -205,12 +218,14 @@ export function createDispatcher(deps: DispatcherDeps) {
           deps.hooks?.onDeliveryFinal?.({ ...d, status: d.status });
         }
       }
+      const deferred = inserted.filter((d) => d.status === "queued");
+      if (deferred.length) await deps.queue.publish("deliveries", deferred.map((d) => ({ body: { delivery_id: d.id }, messageId: `${d.id}:deferred` })));
       let toSend: DeliveryRow[] = inserted.filter((d) => d.status === "sending");
       let heldUntil = 0;
       if (!firstTime) {
         // A redelivery: pick up whatever an earlier attempt left open (its claim expired or never taken).
         const mine = new Set(toSend.map((d) => d.id));
-        const open = (await deps.deliveries.listByNotification(nid)).filter((d) => !mine.has(d.id) && (d.status === "queued" || d.status === "sending"));
+        const open = (await deps.deliveries.listByNotification(nid)).filter((d) => !mine.has(d.id) && (d.status === "queued" || d.status === "sending") && !notDue(d));
         for (const d of open) {
           const c = await deps.deliveries.claim(d.id, claimMs);
           if (c) toSend.push(c);
@@ -252,53 +267,63 @@ export function createDispatcher(deps: DispatcherDeps) {
       metrics.deliveries.inc({ channel: d.channel, outcome: "failed" });
       return;
     }
-    const sender = rt.senders[0]!;
-    try {
-      const result = await sender.send(
-        {
-          deliveryId: d.id,
-          notificationId: d.notification_id,
-          event: event.event,
-          to: d.recipient,
-          user: user ?? { id: d.user_id, email: null, phone: null, name: null, locale: null, timezone: null, telegram_chat_id: null, attributes: {} },
-          content: d.content,
-          attempt: d.attempts,
-        },
-        AbortSignal.timeout(deps.sendTimeoutMs),
-      );
-      await deps.deliveries.markSent(d.id, sender.provider, result.providerId ?? null);
-      const seconds = (performance.now() - started) / 1000;
-      metrics.sendLatency.observe({ channel: d.channel }, seconds);
+    const outcome = await sendWithFailover(
+      rt.senders,
+      {
+        deliveryId: d.id,
+        notificationId: d.notification_id,
+        event: event.event,
+        to: d.recipient,
+        user: user ?? { id: d.user_id, email: null, phone: null, name: null, locale: null, timezone: null, telegram_chat_id: null, attributes: {} },
+        content: d.content,
+        attempt: d.attempts,
+      },
+      AbortSignal.timeout(deps.sendTimeoutMs),
+    );
+    const duration_ms = Math.round(performance.now() - started);
+    if (outcome.ok) {
+      await deps.deliveries.markSent(d.id, outcome.provider, outcome.result.providerId ?? null);
+      metrics.sendLatency.observe({ channel: d.channel }, duration_ms / 1000);
       metrics.deliveries.inc({ channel: d.channel, outcome: "sent" });
       if (event.accepted_at) metrics.endToEnd.observe({ channel: d.channel }, (Date.now() - Date.parse(event.accepted_at)) / 1000);
-      dlog.info("delivery sent", { outcome: "sent", provider: sender.provider, duration_ms: Math.round(seconds * 1000) });
+      dlog.info("delivery sent", { outcome: "sent", provider: outcome.provider, duration_ms });
       deps.hooks?.onDeliveryFinal?.({ ...d, status: "sent" });
-    } catch (err) {
-      const e = err instanceof SendError ? err : new SendError(String((err as Error)?.message ?? err), { permanent: false, cause: err });
-      const duration_ms = Math.round(performance.now() - started);
-      if (e.permanent) {
-        await deps.deliveries.markFailed(d.id, e.message, sender.provider);
-        metrics.deliveries.inc({ channel: d.channel, outcome: "failed" });
-        dlog.warn("delivery failed", { outcome: "failed", error: e.message, duration_ms });
-        deps.hooks?.onDeliveryFinal?.({ ...d, status: "failed", error: e.message });
-      } else if (d.attempts >= d.max_attempts) {
-        const error = `${e.message} (gave up after ${d.attempts} attempts; dead-lettered)`;
-        await deps.deliveries.markFailed(d.id, error, sender.provider);
-        await deps.deadLetters.add("deliveries", d.id, { delivery_id: d.id, notification_id: d.notification_id }, error);
-        metrics.deliveries.inc({ channel: d.channel, outcome: "dead" });
-        metrics.deadLettered.inc({ queue: "deliveries" });
-        dlog.warn("delivery dead-lettered", { outcome: "dead", error: e.message, duration_ms });
-        deps.hooks?.onDeliveryFinal?.({ ...d, status: "failed", error });
-      } else {
-        const wait = Math.max(e.retryAfterMs ?? 0, backoffMs(d.attempts));
-        await deps.deliveries.markRetrying(d.id, e.message, new Date(Date.now() + wait), sender.provider);
-        metrics.deliveries.inc({ channel: d.channel, outcome: "retry" });
-        dlog.info("delivery will retry", { outcome: "retry", error: e.message, retry_in_ms: wait, duration_ms });
-        // If this publish fails the reaper finds the row (status retrying, due) and publishes it again.
-        await deps.queue.publish("deliveries", [{ body: { delivery_id: d.id }, messageId: `${d.id}:${d.attempts}` }]).catch((err) =>
-          dlog.warn("retry publish failed; reaper will pick it up", { err: String(err) }),
-        );
-      }
+      return;
+    }
+    if (outcome.kind === "unavailable") {
+      // Every provider's circuit is open (or saturated): wait for the first probe without spending an attempt.
+      const at = new Date(Math.max(outcome.retryAt, Date.now() + 250));
+      await deps.deliveries.markDeferred(d.id, outcome.reason, at);
+      metrics.deliveries.inc({ channel: d.channel, outcome: "deferred" });
+      dlog.info("delivery deferred", { outcome: "deferred", reason: outcome.reason, retry_at: at.toISOString() });
+      await deps.queue.publish("deliveries", [{ body: { delivery_id: d.id }, messageId: `${d.id}:${d.attempts}:deferred` }]).catch((err) =>
+        dlog.warn("deferral publish failed; reaper will pick it up", { err: String(err) }),
+      );
+      return;
+    }
+    const { error: e, provider } = outcome;
+    if (e.permanent) {
+      await deps.deliveries.markFailed(d.id, e.message, provider);
+      metrics.deliveries.inc({ channel: d.channel, outcome: "failed" });
+      dlog.warn("delivery failed", { outcome: "failed", error: e.message, duration_ms });
+      deps.hooks?.onDeliveryFinal?.({ ...d, status: "failed", error: e.message });
+    } else if (d.attempts >= d.max_attempts) {
+      const error = `${e.message} (gave up after ${d.attempts} attempts; dead-lettered)`;
+      await deps.deliveries.markFailed(d.id, error, provider);
+      await deps.deadLetters.add("deliveries", d.id, { delivery_id: d.id, notification_id: d.notification_id }, error);
+      metrics.deliveries.inc({ channel: d.channel, outcome: "dead" });
+      metrics.deadLettered.inc({ queue: "deliveries" });
+      dlog.warn("delivery dead-lettered", { outcome: "dead", error: e.message, duration_ms });
+      deps.hooks?.onDeliveryFinal?.({ ...d, status: "failed", error });
+    } else {
+      const wait = Math.max(e.retryAfterMs ?? 0, backoffMs(d.attempts));
+      await deps.deliveries.markRetrying(d.id, e.message, new Date(Date.now() + wait), provider);
+      metrics.deliveries.inc({ channel: d.channel, outcome: "retry" });
+      dlog.info("delivery will retry", { outcome: "retry", error: e.message, retry_in_ms: wait, duration_ms });
+      // If this publish fails the reaper finds the row (status retrying, due) and publishes it again.
+      await deps.queue.publish("deliveries", [{ body: { delivery_id: d.id }, messageId: `${d.id}:${d.attempts}` }]).catch((err) =>
+        dlog.warn("retry publish failed; reaper will pick it up", { err: String(err) }),
+      );
     }
   }
 
@@ -310,10 +335,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       const d = await deps.deliveries.get(id);
       if (!d) return dead(`delivery ${id} not found`);
       if (d.status === "sent" || d.status === "failed" || d.status === "skipped") return ack;
-      if (d.status === "retrying" && d.next_attempt_at) {
-        const wait = Date.parse(d.next_attempt_at) - Date.now();
-        if (wait > 100) return retry(wait, "not due yet");
-      }
+      if (notDue(d)) return retry(Date.parse(d.next_attempt_at!) - Date.now(), "not due yet");
       const claimed = await deps.deliveries.claim(id, claimMs);
       if (!claimed) return ack; // someone else holds it; if they die, the reaper republishes it
       const n = await deps.notifications.get(claimed.notification_id);
@@ -343,6 +365,12 @@ export function createDispatcher(deps: DispatcherDeps) {
   }
 
   return { handleEvent, handleDelivery, handleDeadLetter };
+}
+
+/** A retrying delivery, or one queued for later (quiet hours), whose time has not come. */
+function notDue(d: DeliveryRow): boolean {
+  if ((d.status !== "retrying" && d.status !== "queued") || !d.next_attempt_at) return false;
+  return Date.parse(d.next_attempt_at) - Date.now() > 100;
 }
 
 function firstDeath(headers: Record<string, unknown>): Record<string, unknown> | undefined {

@@ -28,7 +28,7 @@ export function startReaper(deps: { sql: Sql; queue: Queue; log: Logger; everyMs
             WHERE updated_at < now() - make_interval(secs => ${orphanAfter})
               AND ((status = 'retrying' AND next_attempt_at < now() - make_interval(secs => ${orphanAfter}))
                 OR (status = 'sending' AND claimed_until < now())
-                OR status = 'queued')
+                OR (status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at < now() - make_interval(secs => ${orphanAfter}))))
             LIMIT 500 FOR UPDATE SKIP LOCKED`;
           if (!rows.length) return;
           const ids = rows.map((r) => String(r.id));

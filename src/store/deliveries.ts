@@ -45,6 +45,8 @@ export interface NewDelivery {
   error: string | null;
   content: DeliveryContent | null;
   max_attempts: number;
+  /** A 'queued' delivery not to send before this time (quiet hours). */
+  next_attempt_at?: Date | null;
 }
 
 const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : (d as string | null) ?? null);
@@ -78,15 +80,15 @@ export function createDeliveryRepo(sql: Sql) {
     async insertMany(items: NewDelivery[], claimMs: number): Promise<DeliveryRow[]> {
       if (items.length === 0) return [];
       const rows = await sql`
-        INSERT INTO deliveries (id, notification_id, user_id, channel, recipient, status, error, content, max_attempts, attempts, claimed_until)
-        SELECT id, nid, uid, ch, rcp, st, err, cnt::jsonb, maxa,
+        INSERT INTO deliveries (id, notification_id, user_id, channel, recipient, status, error, content, max_attempts, next_attempt_at, attempts, claimed_until)
+        SELECT id, nid, uid, ch, rcp, st, err, cnt::jsonb, maxa, nxt,
                CASE WHEN st = 'sending' THEN 1 ELSE 0 END,
                CASE WHEN st = 'sending' THEN now() + make_interval(secs => ${claimMs / 1000}) END
         FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.notification_id)}::uuid[], ${items.map((i) => i.user_id)}::text[],
                     ${items.map((i) => i.channel)}::text[], ${items.map((i) => i.recipient)}::text[], ${items.map((i) => i.status)}::text[],
                     ${items.map((i) => i.error)}::text[], ${items.map((i) => (i.content ? JSON.stringify(i.content) : null))}::text[],
-                    ${items.map((i) => i.max_attempts)}::int[])
-             AS t(id, nid, uid, ch, rcp, st, err, cnt, maxa)
+                    ${items.map((i) => i.max_attempts)}::int[], ${items.map((i) => i.next_attempt_at?.toISOString() ?? null)}::timestamptz[])
+             AS t(id, nid, uid, ch, rcp, st, err, cnt, maxa, nxt)
         ON CONFLICT (notification_id, user_id, channel) DO NOTHING
         RETURNING *`;
       return rows.map(toDelivery);
@@ -128,6 +130,15 @@ export function createDeliveryRepo(sql: Sql) {
     async markRetrying(id: string, error: string, nextAttemptAt: Date, provider: string | null): Promise<void> {
       await sql`UPDATE deliveries SET status = 'retrying', error = ${error}, claimed_until = NULL, next_attempt_at = ${nextAttemptAt},
                 updated_at = now(), provider = ${provider} WHERE id = ${id}`;
+    },
+
+    /**
+     * Postpones a claimed delivery that could not be tried at all (every provider's circuit open):
+     * back to 'retrying' with the attempt this claim counted given back.
+     */
+    async markDeferred(id: string, reason: string, nextAttemptAt: Date): Promise<void> {
+      await sql`UPDATE deliveries SET status = 'retrying', error = ${reason}, claimed_until = NULL, next_attempt_at = ${nextAttemptAt},
+                attempts = greatest(attempts - 1, 0), updated_at = now() WHERE id = ${id}`;
     },
 
     /** Puts a failed delivery back in the queue (dead-letter replay). */
