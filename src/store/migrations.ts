@@ -4,6 +4,7 @@
  * transaction under an advisory lock, so two processes migrating at once are safe.
  */
 import m0001 from "../../migrations/0001_init.sql" with { type: "text" };
+import m0002 from "../../migrations/0002_channels.sql" with { type: "text" };
 import m0003 from "../../migrations/0003_audit.sql" with { type: "text" };
 import m0004 from "../../migrations/0004_inbox.sql" with { type: "text" };
 
@@ -15,6 +16,7 @@ export interface Migration {
 
 export const MIGRATIONS: Migration[] = [
   { version: 1, name: "0001_init", sql: m0001 },
+  { version: 2, name: "0002_channels", sql: m0002 },
   { version: 3, name: "0003_audit", sql: m0003 },
   { version: 4, name: "0004_inbox", sql: m0004 },
 ];
