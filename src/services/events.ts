@@ -157,7 +157,9 @@ export function createEventService(deps: EventServiceDeps) {
     } else if (status === "scheduled") {
       await durable(() => committer.submit(row));
     } else {
-      const [stored, published] = await Promise.allSettled([committer.submit(row), publisher.submit(toEventMessage(row))]);
+      // While the broker is known to be down, go straight to the outbox instead of waiting on a reconnect.
+      const publish = deps.queue.health().ok ? publisher.submit(toEventMessage(row)) : Promise.reject(new Error("broker unavailable"));
+      const [stored, published] = await Promise.allSettled([committer.submit(row), publish]);
       if (published.status === "rejected") {
         metrics.publishFailures.inc({ topic: "events" });
         if (stored.status === "rejected") await durable(() => Promise.reject(stored.reason));
