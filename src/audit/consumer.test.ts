@@ -78,8 +78,8 @@ describe.skipIf(!services)("audit consumer", () => {
     await Bun.sleep(600); // observe: what would a hot loop do in this time?
     expect(attempts - attemptsAt).toBeLessThanOrEqual(4);
     expect(queue.acked).toBe(0);
-    expect(queue.unacked()).toBe(200); // prefetch = 2 × batch: the rest waits in the queue
-    expect(queue.ready.length).toBe(300);
+    expect(queue.unacked()).toBe(300); // prefetch = 3 × batch: the rest waits in the queue
+    expect(queue.ready.length).toBe(200);
     expect(await count()).toBe(0);
     down = false;
     await waitFor(() => queue.acked === 500, { what: "all stored after recovery", timeoutMs: 20_000 });

@@ -3,8 +3,8 @@
  *
  * The Queue interface settles (acks) one message per handler call, so batching works by letting each
  * handler await the commit of the batch its record joined: handler i returns `ack` only once the
- * append containing record i has committed. Prefetch is twice the batch size, so one batch fills
- * while the previous one commits.
+ * append containing record i has committed. Prefetch is three batches: two committing (the store
+ * hashes one while the other inserts) and one filling.
  *
  * Store outage: the append fails, the batch's handlers keep waiting (their messages stay unacked in
  * RabbitMQ, the prefetch window is full, so the broker stops delivering: consumption pauses) and the
@@ -30,6 +30,8 @@ const BACKOFF_MAX_MS = 15_000;
 /** How long a failing batch is held unacked before it goes back to the broker as a delayed retry. */
 export const HOLD_MAX_MS = 5 * 60_000;
 const RETRY_DELAY_MS = 30_000;
+/** Appends in flight: two overlap hashing of one batch with the commit of the previous one. */
+const MAX_IN_FLIGHT = 2;
 
 export interface AuditConsumerOptions {
   queue: Pick<Queue, "consume">;
@@ -71,7 +73,8 @@ export async function createAuditConsumer(opts: AuditConsumerOptions): Promise<A
   const stats: AuditConsumerStats = { stored: 0, skipped: 0, batches: 0, appendFailures: 0, invalid: 0, paused: false };
   let pending: Pending[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let running: Promise<void> | undefined;
+  let inFlight = 0;
+  const committing = new Set<Promise<void>>();
   const stopping = new AbortController();
 
   /** Appends one batch, retrying with backoff while the store fails; settles every handler once. */
@@ -106,23 +109,25 @@ export async function createAuditConsumer(opts: AuditConsumerOptions): Promise<A
     }
   }
 
-  /** One writer: batches are committed in arrival order, one at a time (the store serialises anyway). */
+  /**
+   * Up to MAX_IN_FLIGHT appends at once: the store chains the next batch while the previous one
+   * inserts and commits (it keeps their order). Full batches go at once; a partial one after flushMs.
+   */
   function kick(): void {
     clearTimeout(timer);
     timer = undefined;
-    if (running) return;
-    running = (async () => {
-      while (pending.length > 0) {
-        const batch = pending.slice(0, batchSize);
-        pending = pending.slice(batch.length);
-        await commit(batch);
-      }
-    })().finally(() => {
-      running = undefined;
-      // Records that arrived during the last commit but did not fill a batch.
-      if (pending.length >= batchSize) kick();
-      else if (pending.length > 0) timer ??= setTimeout(kick, flushMs);
-    });
+    while (pending.length > 0 && inFlight < MAX_IN_FLIGHT) {
+      const batch = pending.slice(0, batchSize);
+      pending = pending.slice(batch.length);
+      inFlight += 1;
+      const p = commit(batch).finally(() => {
+        inFlight -= 1;
+        committing.delete(p);
+        if (pending.length >= batchSize) kick();
+        else if (pending.length > 0) timer ??= setTimeout(kick, flushMs);
+      });
+      committing.add(p);
+    }
   }
 
   const handler = (msg: InMessage): Promise<Outcome> => {
@@ -134,13 +139,14 @@ export async function createAuditConsumer(opts: AuditConsumerOptions): Promise<A
     }
     return new Promise<Outcome>((settle) => {
       pending.push({ record: parsed.record, settle });
-      if (pending.length >= batchSize && !running) kick();
-      else if (!running) timer ??= setTimeout(kick, flushMs);
+      if (pending.length >= batchSize) {
+        if (inFlight < MAX_IN_FLIGHT) kick();
+      } else timer ??= setTimeout(kick, flushMs);
     });
   };
 
-  // Twice the batch: one batch committing, the next one filling.
-  const consumer: Consumer = await opts.queue.consume("audit", handler, { prefetch: Math.min(65_535, batchSize * 2) });
+  // Batches committing plus one filling.
+  const consumer: Consumer = await opts.queue.consume("audit", handler, { prefetch: Math.min(65_535, batchSize * (MAX_IN_FLIGHT + 1)) });
   log.info("audit consumer started", { batch_size: batchSize, flush_ms: flushMs });
 
   return {
@@ -149,7 +155,10 @@ export async function createAuditConsumer(opts: AuditConsumerOptions): Promise<A
       const stopped = consumer.stop();
       stopping.abort();
       kick();
-      await running;
+      while (committing.size > 0 || pending.length > 0) {
+        await Promise.all([...committing]);
+        if (pending.length > 0) kick();
+      }
       await stopped;
     },
     stats: () => ({ ...stats }),

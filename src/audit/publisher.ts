@@ -15,6 +15,8 @@ export const DEFAULT_MAX_BUFFER = 10_000;
 export const DEFAULT_PUBLISH_BATCH = 500;
 /** How long a lone record waits for company before it is published. */
 export const DEFAULT_FLUSH_MS = 50;
+/** Publishes in flight: one batch waits for its confirms while the next ones are on the wire. */
+const MAX_IN_FLIGHT = 4;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 10_000;
 /** At most one "dropped" warning per this interval, with the count since the last one. */
@@ -56,8 +58,10 @@ export function createAuditPublisher(opts: AuditPublisherOptions): AuditPublishe
   const flushMs = opts.flushMs ?? DEFAULT_FLUSH_MS;
   if (!(maxBuffer >= 1 && batchSize >= 1)) throw new RangeError("maxBuffer and batchSize must be at least 1");
 
-  let buffer: AuditRecord[] = [];
-  let sending: Promise<void> | undefined;
+  /** n: arrival order, so batches that failed concurrently go back in their original order. */
+  let buffer: Array<{ n: number; rec: AuditRecord }> = [];
+  let arrivals = 0;
+  const sends = new Set<Promise<void>>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let backoffMs = 0;
   let stopped = false;
@@ -80,26 +84,26 @@ export function createAuditPublisher(opts: AuditPublisherOptions): AuditPublishe
     if (timer || stopped) return;
     timer = setTimeout(() => {
       timer = undefined;
-      void pump();
+      pump(true);
     }, ms);
     // A pending audit flush must not keep a finished CLI process alive.
     (timer as { unref?: () => void }).unref?.();
   }
 
-  /** Publishes one batch; on failure puts it back in front and schedules a retry with backoff. */
-  async function sendOne(): Promise<boolean> {
+  /** Publishes one batch; on failure puts it back in front and raises the backoff. */
+  async function sendOne(): Promise<void> {
     const batch = buffer.slice(0, batchSize);
     buffer = buffer.slice(batch.length);
-    const messages: OutMessage[] = batch.map((r) => ({ body: r, messageId: r.id, routingKey: r.action }));
+    if (batch.length === 0) return;
+    const messages: OutMessage[] = batch.map(({ rec }) => ({ body: rec, messageId: rec.id, routingKey: rec.action }));
     try {
       await opts.queue.publish("audit", messages);
       stats.published += batch.length;
       backoffMs = 0;
-      return true;
     } catch (err) {
       stats.publishFailures += 1;
-      // Back in front, in order; if newer records filled the space meanwhile, the overflow is the newest.
-      buffer = batch.concat(buffer);
+      // Back in order; if newer records filled the space meanwhile, the overflow is the newest.
+      buffer = batch.concat(buffer).sort((a, b) => a.n - b.n);
       while (buffer.length > maxBuffer) {
         buffer.pop();
         noteDrop();
@@ -110,20 +114,26 @@ export function createAuditPublisher(opts: AuditPublisherOptions): AuditPublishe
     }
   }
 
-  async function drain(): Promise<void> {
-    while (buffer.length > 0) await sendOne();
-  }
-
-  function pump(): Promise<void> {
-    if (sending) return sending;
-    sending = drain()
-      .catch(() => {
-        if (buffer.length) schedule(backoffMs * (0.8 + Math.random() * 0.4));
-      })
-      .finally(() => {
-        sending = undefined;
-      });
-    return sending;
+  /**
+   * Starts publishes up to MAX_IN_FLIGHT: full batches at once, a partial one only when `partial`
+   * (its flush timer fired). While the broker fails, one retry at a time after the backoff.
+   */
+  function pump(partial = false): void {
+    clearTimeout(timer);
+    timer = undefined;
+    const limit = backoffMs > 0 ? 1 : MAX_IN_FLIGHT;
+    while (sends.size < limit && (buffer.length >= batchSize || (partial && buffer.length > 0))) {
+      const p: Promise<void> = sendOne()
+        .catch(() => {})
+        .finally(() => {
+          sends.delete(p);
+          if (buffer.length === 0 || stopped) return;
+          if (backoffMs > 0) schedule(backoffMs * (0.8 + Math.random() * 0.4));
+          else if (buffer.length >= batchSize) pump();
+          else schedule(flushMs);
+        });
+      sends.add(p);
+    }
   }
 
   return {
@@ -144,10 +154,11 @@ export function createAuditPublisher(opts: AuditPublisherOptions): AuditPublishe
           time: input.time ?? new Date().toISOString(),
           details,
         });
-        buffer.push(rec);
+        buffer.push({ n: arrivals++, rec });
         if (backoffMs > 0) return rec.id; // a retry is already scheduled
-        if (buffer.length >= batchSize) queueMicrotask(() => void pump());
-        else schedule(flushMs);
+        if (buffer.length >= batchSize) {
+          if (sends.size < MAX_IN_FLIGHT) queueMicrotask(() => pump());
+        } else schedule(flushMs);
         return rec.id;
       } catch (err) {
         // A malformed input (bad time, cyclic details) must not break the caller's work.
@@ -158,10 +169,10 @@ export function createAuditPublisher(opts: AuditPublisherOptions): AuditPublishe
     },
 
     async flush() {
-      if (sending) await sending;
       clearTimeout(timer);
       timer = undefined;
-      await drain();
+      await Promise.all([...sends]);
+      while (buffer.length > 0) await sendOne();
     },
 
     async stop(deadlineMs = 5_000) {
@@ -169,18 +180,13 @@ export function createAuditPublisher(opts: AuditPublisherOptions): AuditPublishe
       clearTimeout(timer);
       timer = undefined;
       const deadline = Date.now() + deadlineMs;
-      if (sending) await Promise.race([sending, Bun.sleep(deadlineMs)]);
-      while (buffer.length > 0 && Date.now() < deadline) {
-        try {
-          await Promise.race([
-            sendOne(),
-            Bun.sleep(Math.max(0, deadline - Date.now())).then(() => {
-              throw new Error("deadline");
-            }),
-          ]);
-        } catch {
-          await Bun.sleep(Math.min(backoffMs || BACKOFF_MIN_MS, Math.max(0, deadline - Date.now())));
-        }
+      const left = () => Math.max(0, deadline - Date.now());
+      await Promise.race([Promise.all([...sends]), Bun.sleep(left())]);
+      while (buffer.length > 0 && left() > 0) {
+        const timeout = Bun.sleep(left()).then(() => "timeout" as const);
+        const r = await Promise.race([sendOne().then(() => "ok" as const, () => "failed" as const), timeout]);
+        if (r === "timeout") break;
+        if (r === "failed") await Bun.sleep(Math.min(backoffMs || BACKOFF_MIN_MS, left()));
       }
       if (buffer.length > 0) log.error("audit records not published before shutdown", { lost: buffer.length });
     },

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { canonicalJson, chainRecords, GENESIS_HASH, parseAuditRecord, parseRef, redactDetails, REDACTED_PII } from "./record.ts";
+import { canonicalJson, chainRecords, recordCanonicalJson, GENESIS_HASH, parseAuditRecord, parseRef, redactDetails, REDACTED_PII } from "./record.ts";
 import { makeRecord } from "./store.contract.ts";
 
 describe("redactDetails", () => {
@@ -48,6 +48,14 @@ describe("redactDetails", () => {
 describe("record", () => {
   test("canonical JSON ignores key order", () => {
     expect(canonicalJson({ b: 1, a: { d: [1, { y: 2, x: 1 }], c: null }, u: undefined })).toBe('{"a":{"c":null,"d":[1,{"x":1,"y":2}]},"b":1}');
+  });
+
+  test("the fast record serialiser equals the generic canonical JSON", () => {
+    for (const over of [{}, { request_id: undefined }, { actor: { type: "system" as const, id: "s" } }, { details: {} }]) {
+      const [r] = chainRecords([makeRecord(over)], 41, GENESIS_HASH);
+      const { hash: _h, ...unhashed } = r!;
+      expect(recordCanonicalJson(unhashed)).toBe(canonicalJson(unhashed));
+    }
   });
 
   test("the chain links each record to the previous hash and covers every field", () => {

@@ -100,6 +100,17 @@ export async function insertRecords(sql: Sql, json: string): Promise<void> {
   );
 }
 
+type Tail = { seq: number; hash: string };
+const tail = (chained: StoredAuditRecord[]): Tail => {
+  const last = chained[chained.length - 1]!;
+  return { seq: last.seq, hash: last.hash };
+};
+
+function isStoredIdConflict(err: unknown): boolean {
+  const e = err as { code?: string; constraint_name?: string };
+  return e?.code === "23505" && e.constraint_name === "audit_records_id_key";
+}
+
 export interface PgAuditStoreOptions {
   sql: Sql;
   /** Close the pool on close() (true when the store created it). */
@@ -108,6 +119,8 @@ export interface PgAuditStoreOptions {
 
 export function createPgAuditStore(opts: PgAuditStoreOptions): AuditStore {
   const { sql } = opts;
+  /** The chain tail the latest append in this process will leave (a prediction, see append). */
+  let lastTail: Promise<Tail | undefined> = Promise.resolve(undefined);
 
   async function readAnchor(q: Sql): Promise<{ seq: number; hash: string }> {
     const [a] = await q<{ seq: string; hash: string }[]>`SELECT seq, hash FROM audit_chain_anchor WHERE id`;
@@ -144,17 +157,53 @@ export function createPgAuditStore(opts: PgAuditStoreOptions): AuditStore {
     async append(records: AuditRecord[]) {
       const batch = prepareBatch(records);
       if (batch.length === 0) return { inserted: 0, skipped: records.length };
-      return sql.begin(async (tx) => {
-        await tx`SELECT pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK})`;
-        const stored = await tx<{ id: string }[]>`SELECT id FROM audit_records WHERE id IN ${tx(batch.map((r) => r.id))}`;
-        const skip = new Set(stored.map((r) => r.id));
-        const fresh = skip.size ? batch.filter((r) => !skip.has(r.id)) : batch;
-        if (fresh.length === 0) return { inserted: 0, skipped: records.length };
-        const [tip] = await tx<{ seq: string; hash: string }[]>`SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1`;
-        const prev = tip ? { seq: Number(tip.seq), hash: tip.hash } : await readAnchor(tx as unknown as Sql);
-        await insertRecords(tx as unknown as Sql, recordsToJson(chainRecords(fresh, prev.seq, prev.hash)));
-        return { inserted: fresh.length, skipped: records.length - fresh.length };
-      });
+      // Pipelining inside one process: the previous append publishes its final chain tail as soon
+      // as it has checked it under the lock, i.e. before its INSERT and COMMIT. This batch hashes off
+      // that tail meanwhile, then takes the lock (queued behind the previous one, so order holds)
+      // and checks the prediction against the real tip; another process may have moved it, in which
+      // case the batch is re-chained under the lock. Correctness never rests on the prediction.
+      const previous = lastTail;
+      let publishTail!: (t: Tail | undefined) => void;
+      lastTail = new Promise<Tail | undefined>((r) => (publishTail = r));
+      try {
+        const predicted = await previous;
+        let chained = predicted ? chainRecords(batch, predicted.seq, predicted.hash) : undefined;
+
+        // Redeliveries are rare: insert optimistically, and only when the unique id says some record
+        // is already stored, redo the batch without those (looked up under the same lock).
+        const run = (checkStored: boolean) =>
+          sql.begin(async (tx) => {
+            await tx`SELECT pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK})`;
+            let fresh = batch;
+            if (checkStored) {
+              const stored = await tx<{ id: string }[]>`SELECT id::text FROM audit_records WHERE id = ANY(${batch.map((r) => r.id)}::uuid[])`;
+              const skip = new Set(stored.map((r) => r.id));
+              fresh = batch.filter((r) => !skip.has(r.id));
+              if (fresh.length === 0) {
+                publishTail(undefined);
+                return { inserted: 0, skipped: records.length };
+              }
+            }
+            const [tip] = await tx<{ seq: string; hash: string }[]>`SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1`;
+            const prev = tip ? { seq: Number(tip.seq), hash: tip.hash } : await readAnchor(tx as unknown as Sql);
+            if (checkStored || !chained || !predicted || predicted.seq !== prev.seq || predicted.hash !== prev.hash) {
+              chained = chainRecords(fresh, prev.seq, prev.hash);
+            }
+            publishTail(tail(chained));
+            await insertRecords(tx as unknown as Sql, recordsToJson(chained));
+            return { inserted: fresh.length, skipped: records.length - fresh.length };
+          });
+        try {
+          return await run(false);
+        } catch (err) {
+          if (!isStoredIdConflict(err)) throw err;
+          return await run(true);
+        }
+      } finally {
+        // Failed before publishing (or published a tail that was then rolled back): the next batch
+        // finds out under the lock. Resolving twice is a no-op.
+        publishTail(undefined);
+      }
     },
 
     async query(q: AuditQuery): Promise<AuditPage> {
