@@ -3,7 +3,9 @@
  *
  * The hash chain: every store keeps one chain. append() runs under a store-wide lock (PostgreSQL
  * advisory lock / MongoDB lock document), reads the chain tip, and assigns seq = tip.seq + 1, ... and
- * prev_hash/hash in batch order. seq is contiguous and part of the hashed content.
+ * prev_hash/hash in batch order. seq is contiguous and part of the hashed content, so verify reports
+ * an edited record (its hash), a removed or reordered one (the next record's link) by seq and id.
+ * Query order is seq (store order, newest first); `time` is the producer's clock and only filters.
  *
  * Retention and the anchor: applyRetention deletes the oldest records as a *seq prefix* and, in the
  * same step, saves a checkpoint {seq, hash} of the last deleted record. verify() starts from that
@@ -55,8 +57,8 @@ export interface AuditStore {
   /**
    * Stores one batch atomically with respect to other appenders: assigns seq and the hash chain in
    * order. Records whose id is already stored (redeliveries) are skipped, so append is idempotent.
-   * Rejects when the store is unavailable; nothing is then stored from the batch... or, on MongoDB,
-   * possibly a prefix of it, which a retry of the same batch skips as already stored.
+   * Rejects when the store is unavailable. PostgreSQL then stored nothing of the batch; MongoDB (no
+   * transactions) may have stored a prefix of it, which a retry of the same batch skips by id.
    */
   append(records: AuditRecord[]): Promise<{ inserted: number; skipped: number }>;
   /** Newest first, cursor paginated. */
