@@ -12,7 +12,15 @@ export async function connectMongo(url: string, opts: { dbName?: string } = {}):
     appName: "notify",
   });
   await client.connect();
-  return driverDatabase(client.db(opts.dbName), client);
+  return driverDatabase(client.db(opts.dbName ?? dbNameOf(url)), client);
+}
+
+function dbNameOf(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).pathname.replace(/^\//, "")) || "notify";
+  } catch {
+    return "notify";
+  }
 }
 
 export function driverDatabase(db: Db, client?: MongoClient): DocDatabase {
