@@ -15,6 +15,8 @@ import type { TemplateRepo } from "./store/templates.ts";
 import type { NotificationRepo } from "./store/notifications.ts";
 import type { DeliveryRepo } from "./store/deliveries.ts";
 import type { DeadLetterRepo } from "./store/dead-letters.ts";
+import type { RuleRepo } from "./store/rules.ts";
+import type { PreferenceRepo } from "./store/preferences.ts";
 import type { EventService } from "./services/events.ts";
 import type { Relay } from "./services/relay.ts";
 import type { InboxRepo } from "./store/inbox.ts";
@@ -27,6 +29,8 @@ export interface Repos {
   notifications: NotificationRepo;
   deliveries: DeliveryRepo;
   deadLetters: DeadLetterRepo;
+  rules: RuleRepo;
+  preferences: PreferenceRepo;
   inbox: InboxRepo;
 }
 

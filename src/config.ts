@@ -29,6 +29,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Public base URL of the gateway, used in links we put into messages (unsubscribe, deep links). */
   publicUrl: string;
+  /** Key for one-click unsubscribe links (docs/channels.md); derived from the admin key / JWT secret when unset. */
+  unsubscribeSecret?: string;
   /** Worker: deliveries sent at once per process; also the AMQP prefetch. */
   workerConcurrency: number;
   /** Attempts per delivery before it is dead-lettered. */
@@ -150,6 +152,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: get("NOTIFY_DATA_DIR") ?? "./data",
     logLevel,
     publicUrl: get("NOTIFY_PUBLIC_URL") ?? `http://localhost:${httpPort}`,
+    unsubscribeSecret: get("NOTIFY_UNSUBSCRIBE_SECRET"),
     workerConcurrency: int("NOTIFY_WORKER_CONCURRENCY", 32, 1, 1000),
     maxAttempts: int("NOTIFY_MAX_ATTEMPTS", 6, 1, 50),
     sendTimeoutMs: int("NOTIFY_SEND_TIMEOUT_MS", 30_000, 100, 600_000),
@@ -171,6 +174,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       backpressureBytes: int("NOTIFY_WS_BACKPRESSURE_BYTES", 1_048_576, 4096, 64 * 1_048_576),
     },
   };
+  if (config.unsubscribeSecret !== undefined && config.unsubscribeSecret.length < 16) problems.push("NOTIFY_UNSUBSCRIBE_SECRET: must be at least 16 characters ([redacted])");
   if (/[\r\n]/.test(config.mailFrom)) problems.push("NOTIFY_MAIL_FROM: must not contain line breaks");
   if (problems.length) throw new ConfigError([...new Set(problems)]);
   return config;

@@ -5,6 +5,8 @@
  */
 import type * as v from "valibot";
 import type { Logger } from "../runtime/log.ts";
+import type { Queue } from "../mq/queue.ts";
+import type { Sql } from "../store/db.ts";
 import type { AcceptedEvent, ChannelName } from "../schemas/event.ts";
 import type { DeliveryContent } from "../store/deliveries.ts";
 import type { User } from "../store/users.ts";
@@ -53,6 +55,9 @@ export interface ProviderDeps {
   publicUrl: string;
   mailFrom: string;
   dataDir: string;
+  /** Storage and broker, for providers that keep state (in_app stores the inbox and announces on the realtime topic). */
+  sql?: Sql;
+  queue?: Queue;
 }
 
 export interface ChannelProvider<C = unknown> {

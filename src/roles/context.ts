@@ -15,6 +15,8 @@ import { createTemplateRepo } from "../store/templates.ts";
 import { createNotificationRepo } from "../store/notifications.ts";
 import { createDeliveryRepo } from "../store/deliveries.ts";
 import { createDeadLetterRepo } from "../store/dead-letters.ts";
+import { createRuleRepo } from "../store/rules.ts";
+import { createPreferenceRepo } from "../store/preferences.ts";
 import { createInboxRepo } from "../store/inbox.ts";
 import { createInboxService } from "../services/inbox.ts";
 import { createEventService } from "../services/events.ts";
@@ -40,6 +42,8 @@ export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle
     notifications: createNotificationRepo(sql),
     deliveries: createDeliveryRepo(sql),
     deadLetters: createDeadLetterRepo(sql),
+    rules: createRuleRepo(sql),
+    preferences: createPreferenceRepo(sql),
     inbox: createInboxRepo(sql),
   };
   const channels = createChannels(config.env, { log, publicUrl: config.publicUrl, mailFrom: config.mailFrom, dataDir: config.dataDir, sql, queue });
@@ -55,6 +59,7 @@ export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle
     log,
     maxRecipients: config.maxRecipients,
     enabledChannels: () => (config.roles.includes("worker") ? new Set(channels.keys()) : undefined),
+    findRule: (event) => repos.rules.find(event),
   });
   return {
     config,

@@ -7,6 +7,8 @@ import type { Role } from "../config.ts";
 import type { HttpExtensions } from "../http/app.ts";
 import type { Hooks, UserDirectory } from "../services/dispatch.ts";
 import { startGrpcBackend, workerDirectory } from "./grpc-backend.ts";
+import { channelHttpExtension, channelWorkerHooks } from "./channel-features.ts";
+import { mergeHooks } from "./compose.ts";
 
 type Stop = () => Promise<void>;
 
@@ -18,5 +20,7 @@ export const ROLE_STARTERS: {
   roles: {
     "grpc-backend": startGrpcBackend,
   },
-  workerOptions: (app) => ({ directory: workerDirectory(app) }),
+  gatewayExtensions: () => channelHttpExtension(),
+  // Each capability's worker hooks, one entry each.
+  workerOptions: (app) => ({ directory: workerDirectory(app), hooks: mergeHooks([channelWorkerHooks(app)]) }),
 };

@@ -43,6 +43,7 @@ export interface EventRule {
   channels?: ChannelName[];
   category?: string;
   priority?: AcceptedEvent["priority"];
+  webhook_url?: string;
 }
 
 export interface EventServiceDeps {
@@ -127,7 +128,9 @@ export function createEventService(deps: EventServiceDeps) {
       template,
       channels: [...new Set(channels)],
       category: ev.category ?? rule?.category,
-      priority: ev.priority ?? rule?.priority ?? "normal",
+      // The schema defaults priority to "normal"; a rule's priority applies only when the producer gave none.
+      priority: (isObject(input) && input.priority !== undefined ? ev.priority : rule?.priority) ?? ev.priority ?? "normal",
+      webhook_url: rule?.webhook_url,
       notification_id: Bun.randomUUIDv7(),
       source: ctx.source,
       accepted_at: now.toISOString(),

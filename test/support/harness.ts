@@ -4,9 +4,10 @@
  */
 import type { App } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
-import { createHttpApp } from "../../src/http/app.ts";
+import { createHttpApp, type HttpExtensions } from "../../src/http/app.ts";
 import { buildApp } from "../../src/roles/context.ts";
 import { startWorker } from "../../src/roles/worker.ts";
+import type { Hooks, UserDirectory } from "../../src/services/dispatch.ts";
 import { createLifecycle } from "../../src/runtime/lifecycle.ts";
 import { createLogger } from "../../src/runtime/log.ts";
 import { createTestDb, createTestVhost, type TestDb, type TestVhost } from "./services.ts";
@@ -25,7 +26,16 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(opts: { worker?: boolean; env?: Record<string, string> } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  worker?: boolean;
+  env?: Record<string, string>;
+  /** Gateway extensions (routes of a capability under test). */
+  ext?: (app: App) => HttpExtensions;
+  /** Worker hooks/directory (e.g. a screen with a controllable clock). */
+  workerOptions?: (app: App) => { directory?: UserDirectory; hooks?: Hooks };
+}
+
+export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const [db, vhost, smtp] = await Promise.all([createTestDb(), createTestVhost(), startTestSmtp()]);
   const config = loadConfig({
     NOTIFY_DATABASE_URL: db.url,
@@ -43,7 +53,7 @@ export async function createHarness(opts: { worker?: boolean; env?: Record<strin
   const app = await buildApp(config, log, lifecycle);
   app.relay.start();
   lifecycle.add("relay", () => app.relay.stop());
-  const http = createHttpApp(app);
+  const http = createHttpApp(app, opts.ext?.(app));
   let worker: { stop(): Promise<void> } | undefined;
   const h: Harness = {
     app,
@@ -61,7 +71,7 @@ export async function createHarness(opts: { worker?: boolean; env?: Record<strin
       return Promise.resolve(http.request(path, { ...init, headers, body }));
     },
     async startWorker() {
-      worker ??= await startWorker(app);
+      worker ??= await startWorker(app, opts.workerOptions?.(app));
     },
     async stopWorker() {
       await worker?.stop();
