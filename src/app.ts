@@ -3,6 +3,7 @@
  * explicitly (no hidden singletons besides the root logger and the metrics registry).
  */
 import type { Config } from "./config.ts";
+import type { AuditPublisher } from "./audit/publisher.ts";
 import type { Logger } from "./runtime/log.ts";
 import type { Lifecycle } from "./runtime/lifecycle.ts";
 import type { Queue } from "./mq/queue.ts";
@@ -46,6 +47,8 @@ export interface App {
   relay: Relay;
   /** The end user's in-app inbox (REST, GraphQL, WebSocket). */
   inbox: InboxService;
+  /** Publishes audit records (never blocks, never throws). */
+  audit: AuditPublisher;
   /** Extra readiness checks roles register (name → check). */
   readiness: Map<string, () => Promise<{ ok: boolean; detail?: string }>>;
   /** Which parts run embedded (SPEC 6), for the banner and /readyz. */

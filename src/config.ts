@@ -44,10 +44,16 @@ export interface Config {
   maxRecipients: number;
   /** Requests per second per API key (token bucket); 0 disables. */
   rateLimitPerKey: number;
+  /** Keep message bodies and contact data in audit details (off: they are redacted). */
+  auditIncludePii: boolean;
+  /** Audit records older than this are deleted by the audit role (0 keeps them forever). */
+  auditRetentionDays: number;
   /** Apply pending migrations at start-up. Default: on when one process runs every role, off otherwise (use `notify migrate`). */
   autoMigrate: boolean;
   /** Channel provider settings, NOTIFY_<CHANNEL>_* variables, parsed by each provider's own schema. */
   env: Record<string, string | undefined>;
+  /** The scheduler role (docs/campaigns.md). */
+  scheduler: SchedulerConfig;
   /** WebSocket /ws limits (docs/realtime.md). */
   ws: WsConfig;
 }
@@ -60,6 +66,15 @@ export interface WsConfig {
   messagesPerSecond: number;
   idleTimeoutS: number;
   backpressureBytes: number;
+}
+
+export interface SchedulerConfig {
+  /** A missed occurrence younger than this still fires once when a scheduler comes back; older ones are recorded as missed. */
+  catchupS: number;
+  /** How often each replica looks for due work. */
+  tickMs: number;
+  /** Recipients per fan-out batch (ledger insert + publish). */
+  batchSize: number;
 }
 
 export class ConfigError extends Error {
@@ -160,8 +175,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBodyBytes: int("NOTIFY_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
     maxRecipients: int("NOTIFY_MAX_RECIPIENTS", 1000, 1, 100_000),
     rateLimitPerKey: int("NOTIFY_RATE_LIMIT_PER_KEY", 0, 0, 10_000_000),
+    auditIncludePii: bool("NOTIFY_AUDIT_INCLUDE_PII", false),
+    auditRetentionDays: int("NOTIFY_AUDIT_RETENTION_DAYS", 0, 0, 36_500),
     autoMigrate: bool("NOTIFY_AUTO_MIGRATE", roles.length === ROLES.length),
     env: merged,
+    scheduler: {
+      catchupS: int("NOTIFY_SCHEDULER_CATCHUP_S", 900, 0, 7 * 86_400),
+      // Sub-second so a minute slot fires within a second of being due, cheap since the due query is indexed.
+      tickMs: int("NOTIFY_SCHEDULER_TICK_MS", 500, 20, 60_000),
+      // Large enough to amortise a round trip per batch; the audience stream caps pages at 5000.
+      batchSize: int("NOTIFY_CAMPAIGN_BATCH_SIZE", 5000, 1, 5000),
+    },
     ws: {
       allowedOrigins: (get("NOTIFY_WS_ALLOWED_ORIGINS") ?? "").split(",").map((o) => o.trim().replace(/\/$/, "")).filter(Boolean),
       // Client frames are small commands (subscribe, ping, read); 64 KiB leaves room for a GraphQL document.

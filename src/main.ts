@@ -9,6 +9,7 @@ import { createSql, migrate } from "./store/db.ts";
 import { runRoles } from "./roles/run.ts";
 import { ChannelConfigError } from "./channels/registry.ts";
 import { StartupError } from "./roles/context.ts";
+import { runAuditVerify } from "./audit/cli.ts";
 
 async function main(argv: string[]): Promise<number> {
   let args;
@@ -91,9 +92,8 @@ async function healthcheck(config: Config): Promise<number> {
   }
 }
 
-async function auditVerify(_config: Config, _log: ReturnType<typeof createLogger>): Promise<number> {
-  process.stderr.write("notify: audit verify is not available in this build yet\n");
-  return 1;
+async function auditVerify(config: Config, log: ReturnType<typeof createLogger>): Promise<number> {
+  return runAuditVerify(config, log);
 }
 
 main(process.argv.slice(2)).then(

@@ -9,6 +9,7 @@ import { AppError } from "../runtime/errors.ts";
 import { metrics } from "../runtime/metrics.ts";
 import { bearerToken, createKeyAuthenticator, type Principal } from "./auth.ts";
 import type { Env } from "./env.ts";
+import { recordRequest } from "./audit-trail.ts";
 import { createRateLimiter } from "./rate-limit.ts";
 import { apiKeyRoutes } from "./routes/api-keys.ts";
 import { deadLetterRoutes } from "./routes/dead-letters.ts";
@@ -18,6 +19,7 @@ import { noticeRoutes } from "./routes/notices.ts";
 import { openapiRoutes } from "./routes/openapi.ts";
 import { templateRoutes } from "./routes/templates.ts";
 import { userRoutes } from "./routes/users.ts";
+import type { GatewaySockets } from "../realtime/gateway-sockets.ts";
 
 /** Resolves a user JWT; provided by the realtime issue. Returns null when the token is not a user token. */
 export type UserAuthenticator = (token: string) => Promise<Principal | null>;
@@ -28,6 +30,8 @@ export interface HttpExtensions {
   /** Routes mounted at the root (graphql, admin panel...). */
   root?: Array<(root: Hono<Env>, app: App) => void>;
   authenticateUser?: UserAuthenticator;
+  /** The /ws endpoint: Bun's one websocket handler and its upgrade route (src/realtime). */
+  websocket?: GatewaySockets;
 }
 
 export function createHttpApp(app: App, ext: HttpExtensions = {}): Hono<Env> {
@@ -56,6 +60,7 @@ export function createHttpApp(app: App, ext: HttpExtensions = {}): Hono<Env> {
     });
     await next();
     c.header("X-Request-Id", requestId);
+    recordRequest(app.audit, c);
     const route = c.req.routePath || "unmatched";
     if (!route.startsWith("/livez") && !route.startsWith("/metrics")) {
       metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });

@@ -21,6 +21,7 @@ import { createInboxRepo } from "../store/inbox.ts";
 import { createInboxService } from "../services/inbox.ts";
 import { createEventService } from "../services/events.ts";
 import { createRelay } from "../services/relay.ts";
+import { createAuditPublisher } from "../audit/publisher.ts";
 
 export class StartupError extends Error {}
 
@@ -61,6 +62,9 @@ export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle
     enabledChannels: () => (config.roles.includes("worker") ? new Set(channels.keys()) : undefined),
     findRule: (event) => repos.rules.find(event),
   });
+  // Stopped before the queue (lifecycle runs in reverse), so its last records still get out.
+  const audit = createAuditPublisher({ queue, log, role: config.roles.join(","), includePii: config.auditIncludePii });
+  lifecycle.add("audit-publisher", () => audit.stop(3_000));
   return {
     config,
     log,
@@ -72,6 +76,7 @@ export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle
     events,
     relay,
     inbox: createInboxService({ inbox: repos.inbox, queue, log }),
+    audit,
     readiness: new Map(),
     mode: { database: "postgres", queue: "amqp" },
   };

@@ -7,8 +7,12 @@ import type { Role } from "../config.ts";
 import type { HttpExtensions } from "../http/app.ts";
 import type { Hooks, UserDirectory } from "../services/dispatch.ts";
 import { startGrpcBackend, workerDirectory } from "./grpc-backend.ts";
+import { auditHooks, auditHttpExtension, startAuditRole } from "./audit.ts";
 import { channelHttpExtension, channelWorkerHooks } from "./channel-features.ts";
 import { mergeHooks } from "./compose.ts";
+import { mergeExtensions, realtimeExtensions } from "../realtime/extensions.ts";
+import { startScheduler } from "./scheduler.ts";
+import { campaignRoutes } from "../http/routes/campaigns.ts";
 
 type Stop = () => Promise<void>;
 
@@ -19,8 +23,12 @@ export const ROLE_STARTERS: {
 } = {
   roles: {
     "grpc-backend": startGrpcBackend,
+    audit: startAuditRole,
+    // Campaign fan-out screens recipients with the worker's hook (preferences, quiet hours).
+    scheduler: (app) => startScheduler(app, { screen: ROLE_STARTERS.workerOptions?.(app).hooks?.screen }),
   },
-  gatewayExtensions: () => channelHttpExtension(),
+  // Each capability's gateway additions, one entry each.
+  gatewayExtensions: (app) => mergeExtensions([{ api: [campaignRoutes] }, realtimeExtensions(app), channelHttpExtension(), auditHttpExtension(app)]),
   // Each capability's worker hooks, one entry each.
-  workerOptions: (app) => ({ directory: workerDirectory(app), hooks: mergeHooks([channelWorkerHooks(app)]) }),
+  workerOptions: (app) => ({ directory: workerDirectory(app), hooks: mergeHooks([channelWorkerHooks(app), auditHooks(app)]) }),
 };

@@ -1,7 +1,7 @@
 /**
  * Runs the compiled dist/notify as separate processes, the way operators do.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { waitFor } from "./services.ts";
@@ -10,11 +10,20 @@ export const BINARY = resolve(import.meta.dir, "../../dist/notify");
 
 /** Builds dist/notify unless it exists and is newer than the sources (npm test builds it first). */
 export async function ensureBinary(): Promise<string> {
-  if (!existsSync(BINARY)) {
+  if (!existsSync(BINARY) || newestSource() > statSync(BINARY).mtimeMs) {
     const p = Bun.spawn(["bun", "run", "build"], { cwd: resolve(import.meta.dir, "../.."), stdout: "ignore", stderr: "pipe", env: { ...process.env, PATH: `${resolve(import.meta.dir, "../../node_modules/.bin")}:${process.env.PATH}` } });
     if ((await p.exited) !== 0) throw new Error(`build failed: ${await new Response(p.stderr).text()}`);
   }
   return BINARY;
+}
+
+function newestSource(dir = resolve(import.meta.dir, "../../src")): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = resolve(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestSource(p) : statSync(p).mtimeMs);
+  }
+  return newest;
 }
 
 export async function freePort(): Promise<number> {

@@ -7,6 +7,7 @@ import { ApiKeyInput } from "../../schemas/api-key.ts";
 import { requireScope, type Principal } from "../auth.ts";
 import type { Env } from "../env.ts";
 import { jsonBody } from "../app.ts";
+import { noteAudit } from "../audit-trail.ts";
 import { page, pageParams } from "../pagination.ts";
 
 export function apiKeyRoutes(api: Hono<Env>, app: App) {
@@ -14,6 +15,7 @@ export function apiKeyRoutes(api: Hono<Env>, app: App) {
     const input = parse(ApiKeyInput, await jsonBody(c));
     const p = c.get("principal") as Principal;
     const { record, key } = await app.repos.apiKeys.create(input.name, [...new Set(input.scopes)], `${p.type}:${p.id}`);
+    noteAudit(c, { action: "api_key.created", target: { type: "api_key", id: record.id }, details: { name: record.name, scopes: record.scopes, prefix: record.prefix } });
     return c.json({ ...record, key }, 201);
   });
 
@@ -27,6 +29,7 @@ export function apiKeyRoutes(api: Hono<Env>, app: App) {
     const id = c.req.param("id");
     const rec = /^[0-9a-f-]{36}$/i.test(id) ? await app.repos.apiKeys.revoke(id) : undefined;
     if (!rec) throw notFound("api key", id);
+    noteAudit(c, { action: "api_key.revoked", target: { type: "api_key", id }, details: { name: rec.name } });
     return c.body(null, 204);
   });
 }

@@ -5,6 +5,7 @@ import { AppError, notFound } from "../../runtime/errors.ts";
 import { requireScope, type Principal } from "../auth.ts";
 import type { Env } from "../env.ts";
 import { jsonBody } from "../app.ts";
+import { noteAudit } from "../audit-trail.ts";
 import type { DeliveryRow } from "../../store/deliveries.ts";
 import type { NotificationRow } from "../../store/notifications.ts";
 
@@ -18,6 +19,8 @@ export function eventRoutes(api: Hono<Env>, app: App) {
     }
     const r = await app.events.accept(body, { source: principal.id, idempotencyKey: key });
     if (r.replayed) c.header("Idempotent-Replayed", "true");
+    const ev = body as { event?: string; to?: unknown[]; channels?: string[] };
+    noteAudit(c, { action: r.replayed ? "event.replayed" : "event.accepted", target: { type: "notification", id: r.id }, details: { event: ev.event, recipients: ev.to?.length, channels: ev.channels, status: r.status } });
     c.header("Location", `/api/v1/notifications/${r.id}`);
     return c.json(r.replayed ? r.response : { id: r.id, status: r.status }, 202);
   });
@@ -35,6 +38,7 @@ export function eventRoutes(api: Hono<Env>, app: App) {
     const r = await app.repos.notifications.cancel(id);
     if (!r) throw notFound("notification", id);
     if (!r.cancelled) throw new AppError("CONFLICT", `notification is ${r.status} and can no longer be cancelled`);
+    noteAudit(c, { action: "notification.cancelled", target: { type: "notification", id } });
     return c.json({ id, status: "cancelled" });
   });
 }

@@ -10,6 +10,7 @@ import { checkTemplate, renderPreview } from "../../services/render.ts";
 import { requireScope, type Principal } from "../auth.ts";
 import type { Env } from "../env.ts";
 import { jsonBody } from "../app.ts";
+import { noteAudit } from "../audit-trail.ts";
 import { page, pageParams } from "../pagination.ts";
 
 const Preview = v.strictObject({
@@ -31,7 +32,8 @@ export function templateRoutes(api: Hono<Env>, app: App) {
     const input = parse(TemplateInput, await jsonBody(c));
     checkTemplate(input);
     const p = c.get("principal") as Principal;
-    const { template, created } = await app.repos.templates.put(key, input, `${p.type}:${p.id}`);
+    const { template, created, before } = await app.repos.templates.put(key, input, `${p.type}:${p.id}`);
+    noteAudit(c, { action: created ? "template.created" : "template.updated", target: { type: "template", id: key }, details: { version: template.version, before: before ?? null, after: input } });
     return c.json(template, created ? 201 : 200);
   });
 
@@ -53,6 +55,7 @@ export function templateRoutes(api: Hono<Env>, app: App) {
     const key = templateKey(c.req.param("key"));
     const t = await app.repos.templates.remove(key);
     if (!t) throw notFound("template", key);
+    noteAudit(c, { action: "template.deleted", target: { type: "template", id: key }, details: { version: t.version } });
     return c.body(null, 204);
   });
 

@@ -7,6 +7,7 @@ import { UserInput } from "../../schemas/user.ts";
 import { requireScope } from "../auth.ts";
 import type { Env } from "../env.ts";
 import { jsonBody } from "../app.ts";
+import { noteAudit } from "../audit-trail.ts";
 import { page, pageParams } from "../pagination.ts";
 import * as v from "valibot";
 
@@ -20,7 +21,8 @@ export function userRoutes(api: Hono<Env>, app: App) {
   api.put("/users/:id", requireScope("users:write"), async (c) => {
     const id = userId(c.req.param("id"));
     const input = parse(UserInput, await jsonBody(c));
-    const { user, created } = await app.repos.users.put(id, input);
+    const { user, created, before } = await app.repos.users.put(id, input);
+    noteAudit(c, { action: created ? "user.created" : "user.updated", target: { type: "user", id }, details: { before: before ?? null, after: input } });
     return c.json(user, created ? 201 : 200);
   });
 
