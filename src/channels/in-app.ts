@@ -1,14 +1,16 @@
 /**
- * In-app messages: stored in the user's inbox, then announced on the realtime topic (routing key =
+ * In-app messages: stored in the user's inbox and announced on the realtime topic (routing key =
  * user id) so whichever gateway holds the user's sockets pushes it. Always enabled, no settings.
  *
- * Idempotent by delivery id: a resend after a crash finds the stored item and announces it again
- * (the first announcement may not have gone out); sockets receive the same item id, never a second item.
+ * The announcement is confirmed by the broker before the item commits, under the per-user lock:
+ * a user's announcements therefore reach every gateway in seq order (a client that resumes from
+ * the last id it saw cannot skip an earlier one), and an item is never stored unannounced.
+ * Idempotent by delivery id: a resend finds the stored item and announces the same id again.
  */
 import * as v from "valibot";
 import { createInboxRepo } from "../store/inbox.ts";
-import type { NotificationSignal } from "../realtime/messages.ts";
-import { inboxView } from "../store/inbox.ts";
+import type { NotificationSignal, UnreadChangedSignal } from "../realtime/messages.ts";
+import { inboxView, type InboxRow } from "../store/inbox.ts";
 import { SendError, type ChannelProvider, type ChannelSender } from "./types.ts";
 
 const Config = v.object({});
@@ -29,21 +31,22 @@ export const inApp: ChannelProvider<Config> = {
       provider: "inbox",
       async send(msg, signal) {
         if (signal.aborted) throw new SendError("send aborted", { permanent: false });
-        const { row } = await inbox.insert({
-          id: msg.deliveryId,
-          user_id: msg.to,
-          notification_id: msg.notificationId,
-          event: msg.event,
-          title: msg.content.title ?? msg.content.subject ?? null,
-          body: msg.content.text ?? null,
-        });
-        const body: NotificationSignal = { type: "notification", user_id: row.user_id, seq: row.seq, item: inboxView(row) };
-        try {
+        const announce = async (row: InboxRow) => {
+          const body: NotificationSignal = { type: "notification", user_id: row.user_id, seq: row.seq, item: inboxView(row) };
           await queue.publish("realtime", [{ routingKey: row.user_id, body, messageId: row.id }]);
+        };
+        let row: InboxRow;
+        try {
+          ({ row } = await inbox.insert(
+            { id: msg.deliveryId, user_id: msg.to, notification_id: msg.notificationId, event: msg.event, title: msg.content.title ?? msg.content.subject ?? null, body: msg.content.text ?? null },
+            announce,
+          ));
         } catch (err) {
-          // Stored but not announced: retry, which announces the same item again.
-          throw new SendError(`stored; realtime announcement failed: ${String((err as Error)?.message ?? err)}`, { permanent: false, cause: err });
+          throw new SendError(`inbox: ${String((err as Error)?.message ?? err)}`, { permanent: false, cause: err });
         }
+        // The count is recounted by gateways from committed state, so this goes after the commit.
+        const changed: UnreadChangedSignal = { type: "unread_changed", user_id: row.user_id };
+        queue.publish("realtime", [{ routingKey: row.user_id, body: changed }]).catch(() => {});
         return { providerId: row.id };
       },
       async close() {},

@@ -61,9 +61,11 @@ export function createInboxRepo(sql: Sql) {
   return {
     /**
      * Stores an item unless one with this id exists (then returns the existing one). The per-user
-     * lock makes seq order equal commit order.
+     * lock makes seq order equal commit order. `beforeCommit` runs while the lock is held (the
+     * realtime announcement, so announcements of one user leave in seq order); if it throws,
+     * nothing is stored.
      */
-    async insert(item: NewInboxItem): Promise<{ row: InboxRow; inserted: boolean }> {
+    async insert(item: NewInboxItem, beforeCommit?: (row: InboxRow) => Promise<void>): Promise<{ row: InboxRow; inserted: boolean }> {
       return sql.begin(async (tx) => {
         await tx`SELECT pg_advisory_xact_lock(${INBOX_LOCK_SPACE}, hashtext(${item.user_id}))`;
         const data =
@@ -77,9 +79,9 @@ export function createInboxRepo(sql: Sql) {
           FROM inbox_items WHERE user_id = ${item.user_id}
           ON CONFLICT (id) DO NOTHING
           RETURNING *`;
-        if (row) return { row: toInboxRow(row), inserted: true };
-        const [prev] = await tx`SELECT * FROM inbox_items WHERE id = ${item.id}`;
-        return { row: toInboxRow(prev!), inserted: false };
+        const result = row ? { row: toInboxRow(row), inserted: true } : { row: toInboxRow((await tx`SELECT * FROM inbox_items WHERE id = ${item.id}`)[0]!), inserted: false };
+        await beforeCommit?.(result.row);
+        return result;
       });
     },
 
