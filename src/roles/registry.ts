@@ -6,7 +6,7 @@ import type { App } from "../app.ts";
 import type { Role } from "../config.ts";
 import type { HttpExtensions } from "../http/app.ts";
 import type { Hooks, UserDirectory } from "../services/dispatch.ts";
-import { startGrpcBackend, workerDirectory } from "./grpc-backend.ts";
+import { enrichmentHooks, startGrpcBackend, workerDirectory } from "./grpc-backend.ts";
 import { auditHooks, auditHttpExtension, startAuditRole } from "./audit.ts";
 import { channelHttpExtension, channelWorkerHooks } from "./channel-features.ts";
 import { mergeHooks } from "./compose.ts";
@@ -30,5 +30,5 @@ export const ROLE_STARTERS: {
   // Each capability's gateway additions, one entry each.
   gatewayExtensions: (app) => mergeExtensions([{ api: [campaignRoutes] }, realtimeExtensions(app), channelHttpExtension(), auditHttpExtension(app)]),
   // Each capability's worker hooks, one entry each.
-  workerOptions: (app) => ({ directory: workerDirectory(app), hooks: mergeHooks([channelWorkerHooks(app), auditHooks(app)]) }),
+  workerOptions: (app) => ({ directory: workerDirectory(app), hooks: mergeHooks([channelWorkerHooks(app), auditHooks(app), enrichmentHooks(app)]) }),
 };

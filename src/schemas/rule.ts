@@ -8,7 +8,8 @@ const HttpUrl = v.pipe(v.string(), v.maxLength(2048), v.url("must be a URL"), v.
 export const DataSource = v.strictObject({
   name: v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be an identifier (the template reads {{ name.field }})")),
   // Placeholders such as {data.movie_id} are filled by the enrichment step, so this is a URL template, checked loosely.
-  url: v.pipe(v.string(), v.maxLength(2048), v.regex(/^https?:\/\/[^\s]+$/i, "must be an http(s) URL (placeholders allowed)")),
+  // {base} stands for NOTIFY_ENRICH_BASE_URL, so rules need not repeat the service's address.
+  url: v.pipe(v.string(), v.maxLength(2048), v.regex(/^(https?:\/\/|\{base\}\/)[^\s]+$/i, "must be an http(s) URL or start with {base}/ (placeholders allowed)")),
 });
 
 /** PUT /api/v1/rules/{event}: what an event means when its producer only names it. */
