@@ -8,6 +8,7 @@ import { Id, Key, parse } from "../schemas/common.ts";
 import { TemplateInput } from "../schemas/template.ts";
 import { UserInput } from "../schemas/user.ts";
 import { checkTemplate } from "../services/render.ts";
+import { createPreferenceService } from "../services/preferences.ts";
 import { listNotifications } from "../store/notification-list.ts";
 import { notificationView } from "../http/routes/events.ts";
 import { needScope, needUser, type GqlContext } from "./context.ts";
@@ -90,9 +91,8 @@ export const Me: Record<string, Resolver> = {
   unreadCount(_p, _args, ctx) {
     return ctx.app.inbox.unreadCount(needUser(ctx).id);
   },
-  async preferences(_p, _args, ctx) {
-    const u = needUser(ctx);
-    return GRAPHQL_HOOKS.getPreferences ? GRAPHQL_HOOKS.getPreferences(ctx.app, u.id) : null;
+  preferences(_p, _args, ctx) {
+    return createPreferenceService({ preferences: ctx.app.repos.preferences }).get(needUser(ctx).id);
   },
 };
 
@@ -124,9 +124,8 @@ export const Mutation: Record<string, Resolver> = {
     const uid = id(args.id, "id");
     return (await ctx.app.repos.users.put(uid, parse(UserInput, args.input, "input"))).user;
   },
-  async setPreferences(_p, args, ctx) {
-    const u = needUser(ctx);
-    if (!GRAPHQL_HOOKS.setPreferences) throw new AppError("NOT_AVAILABLE", "preferences are not available in this build", { status: 501 });
-    return GRAPHQL_HOOKS.setPreferences(ctx.app, u.id, args.input);
+  /** The same service and validation as PUT /api/v1/users/{id}/preferences, for the caller only. */
+  setPreferences(_p, args, ctx) {
+    return createPreferenceService({ preferences: ctx.app.repos.preferences }).set(needUser(ctx).id, args.input);
   },
 };
