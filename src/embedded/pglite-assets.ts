@@ -1,0 +1,33 @@
+/**
+ * PGlite's wasm and data files, embedded into the binary. `bun build --compile` cannot follow the
+ * `new URL("./pglite.wasm", import.meta.url)` reads PGlite does at run time (SPEC 8 pitfall), so
+ * they are handed to it explicitly. Stored gzipped (scripts/pack-pglite.ts): 15 MB raw would push
+ * the binary past its 120 MB budget.
+ */
+import pgliteWasmGz from "./assets/pglite.wasm.gz" with { type: "file" };
+import pgliteDataGz from "./assets/pglite.data.gz" with { type: "file" };
+import initdbWasmGz from "./assets/initdb.wasm.gz" with { type: "file" };
+
+export interface PgliteAssets {
+  pgliteWasmModule: WebAssembly.Module;
+  initdbWasmModule?: WebAssembly.Module;
+  fsBundle: Blob;
+}
+
+async function inflate(path: string): Promise<Uint8Array<ArrayBuffer>> {
+  return Bun.gunzipSync(new Uint8Array(await Bun.file(path).arrayBuffer())) as Uint8Array<ArrayBuffer>;
+}
+
+/** initdb is only needed for a fresh data directory: skipping it saves start-up time otherwise. */
+export async function loadPgliteAssets(opts: { initdb: boolean }): Promise<PgliteAssets> {
+  const [wasm, data, initdb] = await Promise.all([
+    inflate(pgliteWasmGz),
+    inflate(pgliteDataGz),
+    opts.initdb ? inflate(initdbWasmGz) : undefined,
+  ]);
+  const [pgliteWasmModule, initdbWasmModule] = await Promise.all([
+    WebAssembly.compile(wasm),
+    initdb ? WebAssembly.compile(initdb) : undefined,
+  ]);
+  return { pgliteWasmModule, initdbWasmModule, fsBundle: new Blob([data]) };
+}
