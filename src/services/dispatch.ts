@@ -24,6 +24,7 @@ import type { NotificationRepo } from "../store/notifications.ts";
 import type { TemplateRepo, StoredTemplate } from "../store/templates.ts";
 import type { User, UserRepo } from "../store/users.ts";
 import { backoffMs } from "./backoff.ts";
+import { createBatcher } from "../store/batcher.ts";
 import { NOTIFICATION_HEADER } from "./relay.ts";
 import type { EventService } from "./events.ts";
 
@@ -78,6 +79,11 @@ export function createDispatcher(deps: DispatcherDeps) {
   const sends = createSemaphore(deps.concurrency);
   const claimMs = claimMsFor(deps.sendTimeoutMs);
   const templateCache = new Map<string, { at: number; t: StoredTemplate | undefined }>();
+  // Sends finishing together share one UPDATE (group write); alone, one goes out at once.
+  const sentWriter = createBatcher<{ id: string; provider: string | null; providerId: string | null }, void>(
+    async (items) => (await deps.deliveries.markSentMany(items), items.map(() => undefined)),
+    { maxBatch: 500, maxInFlight: 4 },
+  );
 
   async function template(key: string): Promise<StoredTemplate | undefined> {
     const hit = templateCache.get(key);
@@ -150,43 +156,30 @@ export function createDispatcher(deps: DispatcherDeps) {
         out.push({ ...base, id: Bun.randomUUIDv7(), user_id: id, channel, recipient: null, status: "skipped", error: "unknown user: not in the directory and no inline details", content: null });
       }
     }
-    for (const user of users) {
-      for (const channel of event.channels) {
-        const d: NewDelivery = { ...base, id: Bun.randomUUIDv7(), user_id: user.id, channel, recipient: null, status: "sending", error: null, content: null };
-        out.push(d);
-        const rt = deps.channels.get(channel);
-        if (!rt) {
-          Object.assign(d, { status: "failed", error: `channel ${channel} is not configured` });
-          continue;
-        }
-        const address = rt.provider.address(user, event);
-        if (!address) {
-          Object.assign(d, { status: "skipped", error: `no ${channel} address for this user` });
-          continue;
-        }
-        d.recipient = address;
-        const screen = deps.hooks?.screen ? await deps.hooks.screen(user, channel, event) : undefined;
-        if (screen?.skip) {
-          Object.assign(d, { status: "skipped", error: screen.skip });
-          continue;
-        }
-        if (event.template && !t) {
-          Object.assign(d, { status: "failed", error: `template ${event.template} does not exist` });
-          continue;
-        }
-        try {
-          d.content = content(t, event, channel, user, data);
-          if (screen?.meta) d.content.meta = { ...d.content.meta, ...screen.meta };
-        } catch (err) {
-          Object.assign(d, { status: "failed", error: `render: ${(err as Error).message}` });
-          continue;
-        }
-        if (screen?.deferUntil && screen.deferUntil.getTime() > Date.now()) {
-          // Quiet hours: stored now, sent by a delivery job that waits until next_attempt_at.
-          Object.assign(d, { status: "queued", next_attempt_at: screen.deferUntil });
-        }
+    // Recipients are planned concurrently so their preference lookups share one query (group read).
+    const planOne = async (user: User, channel: ChannelName): Promise<NewDelivery> => {
+      const d: NewDelivery = { ...base, id: Bun.randomUUIDv7(), user_id: user.id, channel, recipient: null, status: "sending", error: null, content: null };
+      const rt = deps.channels.get(channel);
+      if (!rt) return Object.assign(d, { status: "failed" as const, error: `channel ${channel} is not configured` });
+      const address = rt.provider.address(user, event);
+      if (!address) return Object.assign(d, { status: "skipped" as const, error: `no ${channel} address for this user` });
+      d.recipient = address;
+      const screen = deps.hooks?.screen ? await deps.hooks.screen(user, channel, event) : undefined;
+      if (screen?.skip) return Object.assign(d, { status: "skipped" as const, error: screen.skip });
+      if (event.template && !t) return Object.assign(d, { status: "failed" as const, error: `template ${event.template} does not exist` });
+      try {
+        d.content = content(t, event, channel, user, data);
+        if (screen?.meta) d.content.meta = { ...d.content.meta, ...screen.meta };
+      } catch (err) {
+        return Object.assign(d, { status: "failed" as const, error: `render: ${(err as Error).message}` });
       }
-    }
+      if (screen?.deferUntil && screen.deferUntil.getTime() > Date.now()) {
+        // Quiet hours: stored now, sent by a delivery job that waits until next_attempt_at.
+        Object.assign(d, { status: "queued", next_attempt_at: screen.deferUntil });
+      }
+      return d;
+    };
+    out.push(...(await Promise.all(users.flatMap((user) => event.channels.map((channel) => planOne(user, channel))))));
     return out;
   }
 
@@ -282,7 +275,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     );
     const duration_ms = Math.round(performance.now() - started);
     if (outcome.ok) {
-      await deps.deliveries.markSent(d.id, outcome.provider, outcome.result.providerId ?? null);
+      await sentWriter.submit({ id: d.id, provider: outcome.provider, providerId: outcome.result.providerId ?? null });
       metrics.sendLatency.observe({ channel: d.channel }, duration_ms / 1000);
       metrics.deliveries.inc({ channel: d.channel, outcome: "sent" });
       if (event.accepted_at) metrics.endToEnd.observe({ channel: d.channel }, (Date.now() - Date.parse(event.accepted_at)) / 1000);

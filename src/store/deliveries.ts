@@ -117,6 +117,17 @@ export function createDeliveryRepo(sql: Sql) {
       return row ? toDelivery(row) : undefined;
     },
 
+    /** Many deliveries sent, one statement: the worker's group write (see dispatch.ts). */
+    async markSentMany(items: Array<{ id: string; provider: string | null; providerId: string | null }>): Promise<void> {
+      if (items.length === 0) return;
+      await sql`
+        UPDATE deliveries d SET status = 'sent', sent_at = now(), error = NULL, claimed_until = NULL, updated_at = now(),
+          provider = t.provider, provider_id = t.provider_id
+        FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.provider)}::text[], ${items.map((i) => i.providerId)}::text[])
+          AS t(id, provider, provider_id)
+        WHERE d.id = t.id`;
+    },
+
     async markSent(id: string, provider: string | null, providerId: string | null): Promise<void> {
       await sql`UPDATE deliveries SET status = 'sent', sent_at = now(), error = NULL, claimed_until = NULL, updated_at = now(),
                 provider = ${provider}, provider_id = ${providerId} WHERE id = ${id}`;
