@@ -4,4 +4,4 @@ declare module "*.proto" { const text: string; export default text; }
 declare module "*.graphql" { const text: string; export default text; }
 declare module "*.html" { const text: string; export default text; }
 // Files embedded with `with { type: "file" }` are paths (in $bunfs inside the compiled binary).
-declare module "*.gz" { const path: string; export default path; }
+declare module "*.zst" { const path: string; export default path; }

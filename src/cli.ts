@@ -1,7 +1,7 @@
 /**
  * Command-line parsing: `notify [command] [--flag=value ...]`. Pure, so it is tested directly.
  */
-export const COMMANDS = ["run", "migrate", "healthcheck", "audit", "help", "version"] as const;
+export const COMMANDS = ["run", "migrate", "healthcheck", "audit", "outbox", "export", "import", "help", "version"] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** Flags that map onto configuration (NOTIFY_<NAME>); any other flag is a usage error. */
@@ -49,7 +49,9 @@ export function parseArgs(argv: string[]): ParsedArgs {
   if (first === undefined) return { command: "run", sub: [], flags };
   if (!(COMMANDS as readonly string[]).includes(first)) throw new UsageError(`unknown command "${first}"`);
   if (first === "audit" && rest[0] !== "verify") throw new UsageError(`unknown audit command "${rest[0] ?? ""}" (expected: audit verify)`);
-  if (first !== "audit" && rest.length) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  // export [file] and import <file> take one path; every other command none.
+  const maxArgs = first === "export" || first === "import" ? 1 : 0;
+  if (first !== "audit" && rest.length > maxArgs) throw new UsageError(`unexpected argument "${rest[maxArgs]}"`);
   return { command: first as Command, sub: rest, flags };
 }
 
@@ -60,6 +62,9 @@ Usage:
   notify migrate                                apply database migrations
   notify healthcheck                            exit 0 when the local process is ready
   notify audit verify                           check the audit log's hash chain (exit 1 if broken)
+  notify outbox                                 list e-mails written to NOTIFY_DATA_DIR/outbox (no SMTP)
+  notify export [file]                          write every table as JSON Lines (default: stdout)
+  notify import <file|->                        load an export into an empty database
   notify --help | --version
 
 Roles: gateway, worker, scheduler, audit, grpc-backend, all

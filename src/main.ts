@@ -10,6 +10,7 @@ import { runRoles } from "./roles/run.ts";
 import { ChannelConfigError } from "./channels/registry.ts";
 import { StartupError } from "./roles/context.ts";
 import { runAuditVerify } from "./audit/cli.ts";
+import { runExport, runImport, runOutbox } from "./embedded/commands.ts";
 
 async function main(argv: string[]): Promise<number> {
   let args;
@@ -65,6 +66,12 @@ async function main(argv: string[]): Promise<number> {
       return healthcheck(config);
     case "audit":
       return auditVerify(config, log);
+    case "outbox":
+      return runOutbox(config.dataDir);
+    case "export":
+      return runExport(config, log, args.sub[0]);
+    case "import":
+      return runImport(config, log, args.sub[0]);
     case "run":
       try {
         return await runRoles(config, log);

@@ -8,6 +8,7 @@ import * as v from "valibot";
 import type { ChannelName } from "../schemas/event.ts";
 import { createCircuitBreaker, DEFAULT_BREAKER_COOLDOWN_MS, DEFAULT_BREAKER_THRESHOLD } from "./circuit-breaker.ts";
 import { email } from "./email.ts";
+import { emailOutbox } from "./email-outbox.ts";
 import type { GuardedSender } from "./failover.ts";
 import { observeCircuit } from "./metrics.ts";
 import { createTokenBucket, parseRate } from "./rate-limit.ts";
@@ -17,7 +18,7 @@ import { twilio } from "./twilio.ts";
 import type { ChannelProvider, ChannelSender, ProviderDeps } from "./types.ts";
 import { webhook } from "./webhook.ts";
 
-export const PROVIDERS: ChannelProvider<any>[] = [email, smsHttp, twilio, telegram, webhook];
+export const PROVIDERS: ChannelProvider<any>[] = [email, emailOutbox, smsHttp, twilio, telegram, webhook];
 
 export interface ChannelRuntime {
   channel: ChannelName;

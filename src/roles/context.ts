@@ -3,12 +3,11 @@
  * Roles take what they need from it.
  */
 import type { App } from "../app.ts";
-import { isEmbedded, type Config } from "../config.ts";
-import { createAmqpQueue } from "../mq/amqp.ts";
+import type { Config } from "../config.ts";
+import { EmbeddedModeError, openStorage } from "../embedded/open.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { Lifecycle } from "../runtime/lifecycle.ts";
 import { createChannels } from "../channels/registry.ts";
-import { createSql } from "../store/db.ts";
 import { createApiKeyRepo } from "../store/api-keys.ts";
 import { createUserRepo } from "../store/users.ts";
 import { createTemplateRepo } from "../store/templates.ts";
@@ -26,15 +25,10 @@ import { createAuditPublisher } from "../audit/publisher.ts";
 export class StartupError extends Error {}
 
 export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle): Promise<App> {
-  if (isEmbedded(config)) {
-    throw new StartupError(
-      "embedded mode (no NOTIFY_DATABASE_URL / NOTIFY_AMQP_URL) is not available in this build yet: set NOTIFY_DATABASE_URL and NOTIFY_AMQP_URL",
-    );
-  }
-  const sql = createSql(config.databaseUrl!, { max: 20, log });
-  lifecycle.add("postgres", () => sql.end({ timeout: 5 }));
-  const queue = await createAmqpQueue({ url: config.amqpUrl!, log });
-  lifecycle.add("queue", () => queue.close());
+  // PostgreSQL/RabbitMQ when configured, else embedded (SPEC 6): src/embedded/open.ts.
+  const { sql, queue, mode } = await openStorage(config, log, lifecycle).catch((err: Error) => {
+    throw err instanceof EmbeddedModeError ? new StartupError(err.message) : err;
+  });
 
   const repos = {
     apiKeys: createApiKeyRepo(sql),
@@ -78,6 +72,6 @@ export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle
     inbox: createInboxService({ inbox: repos.inbox, queue, log }),
     audit,
     readiness: new Map(),
-    mode: { database: "postgres", queue: "amqp" },
+    mode,
   };
 }

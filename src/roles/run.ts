@@ -66,8 +66,8 @@ export async function runRoles(config: Config, log: Logger): Promise<number> {
 
   log.info("notify ready", {
     roles: config.roles,
-    database: redactUrl(config.databaseUrl!),
-    broker: redactUrl(config.amqpUrl!),
+    database: config.databaseUrl ? redactUrl(config.databaseUrl) : "embedded",
+    broker: config.amqpUrl ? redactUrl(config.amqpUrl) : "embedded",
     channels: [...app.channels.keys()],
     startup_ms: Math.round(performance.now() - started),
   });

@@ -1,0 +1,85 @@
+/**
+ * E-mail without an SMTP server (SPEC 6): when NOTIFY_SMTP_URL is unset, each e-mail is written as
+ * an RFC 5322 message to NOTIFY_DATA_DIR/outbox/<delivery id>.eml (nodemailer builds it exactly as
+ * it would for SMTP, same Message-ID and headers). The write is atomic (temp file + rename) and
+ * keyed by delivery id, so a resend after a crash replaces the same file: never two copies.
+ * `notify outbox` lists the folder.
+ */
+import nodemailer from "nodemailer";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import * as v from "valibot";
+import { SendError, type ChannelProvider, type ChannelSender } from "./types.ts";
+
+const Config = v.object({
+  dir: v.pipe(v.string(), v.minLength(1)),
+  from: v.pipe(v.string(), v.regex(/^[^\r\n]+$/, "must not contain line breaks")),
+});
+type Config = v.InferOutput<typeof Config>;
+
+/** Delivery ids are uuids; anything else must not become a path. */
+const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+export function outboxDir(dataDir: string): string {
+  return resolve(dataDir, "outbox");
+}
+
+export const emailOutbox: ChannelProvider<Config> = {
+  name: "outbox",
+  channel: "email",
+  configSchema: Config,
+  fromEnv(env, deps) {
+    if (env.NOTIFY_SMTP_URL) return undefined;
+    return { dir: outboxDir(deps.dataDir), from: deps.mailFrom };
+  },
+  address: (user) => user.email ?? undefined,
+  create(config, deps): ChannelSender {
+    mkdirSync(config.dir, { recursive: true });
+    deps.log.info("e-mail goes to the outbox folder (NOTIFY_SMTP_URL is unset)", { dir: config.dir });
+    const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "windows" });
+    const domain = (config.from.match(/@([^>\s]+)/)?.[1] ?? "notify.local").replace(/[^A-Za-z0-9.-]/g, "");
+    return {
+      provider: "outbox",
+      async send(msg) {
+        if (!SAFE_ID.test(msg.deliveryId)) throw new SendError("delivery id is not a safe file name", { permanent: true });
+        const messageId = `<${msg.deliveryId}@${domain}>`;
+        const headers: Record<string, string> = { "X-Notify-Notification": msg.notificationId, "X-Notify-Delivery": msg.deliveryId };
+        const unsub = msg.content.meta?.unsubscribe_url;
+        if (typeof unsub === "string") {
+          headers["List-Unsubscribe"] = `<${unsub}>`;
+          headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click";
+        }
+        let raw: Buffer;
+        try {
+          const info = await transport.sendMail({
+            from: config.from,
+            to: msg.to,
+            subject: (msg.content.subject ?? msg.content.title ?? "").replace(/[\r\n]+/g, " "),
+            text: msg.content.text ?? "",
+            html: msg.content.html,
+            messageId,
+            headers,
+            disableFileAccess: true,
+            disableUrlAccess: true,
+          });
+          raw = info.message as Buffer;
+        } catch (err) {
+          // nodemailer refuses a malformed envelope or header: retrying builds the same message.
+          throw new SendError(`cannot build the message: ${(err as Error).message}`, { permanent: true, cause: err });
+        }
+        const target = join(config.dir, `${msg.deliveryId}.eml`);
+        const temp = join(config.dir, `.${msg.deliveryId}.${process.pid}.tmp`);
+        try {
+          writeFileSync(temp, raw);
+          renameSync(temp, target);
+        } catch (err) {
+          throw new SendError(`outbox write failed: ${(err as Error).message}`, { permanent: false, cause: err });
+        }
+        return { providerId: messageId };
+      },
+      async close() {
+        transport.close();
+      },
+    };
+  },
+};

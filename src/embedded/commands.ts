@@ -1,0 +1,67 @@
+/**
+ * The data commands of the CLI: `notify outbox`, `notify export [file]`, `notify import <file>`.
+ * Export and import work on NOTIFY_DATABASE_URL when set, else on the embedded store under
+ * NOTIFY_DATA_DIR (which must not be in use by a running notify: it is locked to one process).
+ */
+import { createWriteStream } from "node:fs";
+import type { Config } from "../config.ts";
+import type { Logger } from "../runtime/log.ts";
+import { createSql, type Sql } from "../store/db.ts";
+import { runOutbox } from "./outbox-cli.ts";
+import { DataDirInUseError, startEmbeddedStore } from "./store.ts";
+import { exportData, importData, readLines, TransferError } from "./transfer.ts";
+
+export { runOutbox };
+
+async function withDatabase<T>(config: Config, log: Logger, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  const store = config.databaseUrl ? undefined : await startEmbeddedStore({ dataDir: config.dataDir, log });
+  const sql = createSql(config.databaseUrl ?? store!.url, { max: 1 });
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.end({ timeout: 5 });
+    await store?.close();
+  }
+}
+
+export async function runExport(config: Config, log: Logger, file: string | undefined): Promise<number> {
+  const toStdout = !file || file === "-";
+  const out = toStdout ? undefined : createWriteStream(file, { flags: "wx" });
+  const write = (s: string) =>
+    out
+      ? new Promise<void>((resolve, reject) => (out.write(s) ? resolve() : out.once("drain", resolve).once("error", reject)))
+      : void process.stdout.write(s);
+  try {
+    const counts = await withDatabase(config, log, (sql) => exportData(sql, write));
+    if (out) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    process.stderr.write(`notify: exported ${total} rows from ${Object.keys(counts).length} tables${toStdout ? "" : ` to ${file}`}\n`);
+    return 0;
+  } catch (err) {
+    return fail(err);
+  }
+}
+
+export async function runImport(config: Config, log: Logger, file: string | undefined): Promise<number> {
+  if (!file) {
+    process.stderr.write("notify: import needs a file (or - for standard input)\n");
+    return 2;
+  }
+  const input = file === "-" ? Bun.stdin.stream() : Bun.file(file).stream();
+  try {
+    const counts = await withDatabase(config, log, (sql) => importData(sql, readLines(input)));
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    process.stderr.write(`notify: imported ${total} rows into ${Object.keys(counts).length} tables (${config.databaseUrl ? "NOTIFY_DATABASE_URL" : "embedded store"})\n`);
+    return 0;
+  } catch (err) {
+    return fail(err);
+  }
+}
+
+function fail(err: unknown): number {
+  if (err instanceof TransferError || err instanceof DataDirInUseError || (err as NodeJS.ErrnoException).code === "EEXIST" || (err as NodeJS.ErrnoException).code === "ENOENT") {
+    process.stderr.write(`notify: ${(err as Error).message}\n`);
+    return 2;
+  }
+  throw err;
+}
