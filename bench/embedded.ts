@@ -1,0 +1,98 @@
+/**
+ * Edge mode figures on the compiled binary (SPEC 7): events/s end to end (POST /events → e-mail
+ * in the outbox folder) in embedded mode, beside the same run on PostgreSQL + RabbitMQ (same sink:
+ * the outbox, so only storage and queue differ); ready time after start with an existing data
+ * directory; binary size.
+ *
+ *   bun run build && bun bench/embedded.ts [events=2000] [concurrency=32]
+ */
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BINARY, ensureBinary, startNotify, type NotifyProcess } from "../test/support/binary.ts";
+import { createTestDb, createTestVhost, haveServices, waitFor } from "../test/support/services.ts";
+
+const EVENTS = Number(process.argv[2] ?? 2000);
+const CONCURRENCY = Number(process.argv[3] ?? 32);
+const ADMIN_KEY = "bench-admin-key-0123456789abcdef";
+
+async function endToEnd(label: string, extraEnv: Record<string, string>): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "notify-bench-edge-"));
+  const env = { NOTIFY_DATA_DIR: dir, NOTIFY_ADMIN_KEY: ADMIN_KEY, NOTIFY_LOG_LEVEL: "warn", NOTIFY_GRPC_PORT: "0", NOTIFY_ADMIN_PORT: "0", ...extraEnv };
+  const n = await startNotify("all", env, { readyTimeoutMs: 60_000 });
+  const count = () => {
+    try {
+      return readdirSync(join(dir, "outbox")).filter((f) => f.endsWith(".eml")).length;
+    } catch {
+      return 0;
+    }
+  };
+  try {
+    await send(n, 50, "warm");
+    await waitFor(() => count() >= 50, { what: "warm-up", timeoutMs: 60_000 });
+    const started = performance.now();
+    await send(n, EVENTS, "run");
+    const acceptedMs = performance.now() - started;
+    await waitFor(() => count() >= 50 + EVENTS, { what: `${EVENTS} e-mails`, timeoutMs: 600_000, intervalMs: 50 });
+    const ms = performance.now() - started;
+    const rate = EVENTS / (ms / 1000);
+    console.log(`${label}: ${EVENTS} events → outbox in ${Math.round(ms)} ms = ${Math.round(rate)} events/s (accepted in ${Math.round(acceptedMs)} ms)`);
+    return rate;
+  } finally {
+    await n.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function send(n: NotifyProcess, count: number, tag: string): Promise<void> {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (i < count) {
+        const k = i++;
+        const r = await fetch(`http://127.0.0.1:${n.port}/api/v1/events`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+          body: JSON.stringify({ event: "bench.edge", to: [{ user_id: `u${k % 500}`, email: `u${k % 500}@example.com` }], channels: ["email"], title: `${tag} ${k}`, body: "hello" }),
+        });
+        if (r.status !== 202) throw new Error(`POST /events: ${r.status} ${await r.text()}`);
+      }
+    }),
+  );
+}
+
+async function readyTime(runs = 5): Promise<number[]> {
+  const dir = mkdtempSync(join(tmpdir(), "notify-bench-ready-"));
+  const env = { NOTIFY_DATA_DIR: dir, NOTIFY_LOG_LEVEL: "warn", NOTIFY_GRPC_PORT: "0", NOTIFY_ADMIN_PORT: "0" };
+  try {
+    await (await startNotify("all", env, { readyTimeoutMs: 60_000 })).kill("SIGTERM"); // creates the data dir
+    const out: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t = performance.now();
+      const n = await startNotify("all", env, { readyTimeoutMs: 60_000 });
+      out.push(Math.round(performance.now() - t));
+      await n.kill("SIGTERM");
+    }
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await ensureBinary();
+console.log(`binary: ${(statSync(BINARY).size / 1e6).toFixed(1)} MB (budget 120 MB)`);
+const ready = await readyTime();
+console.log(`ready after start, existing data dir: ${ready.join(", ")} ms (median ${ready.sort((a, b) => a - b)[Math.floor(ready.length / 2)]} ms; target 300 ms)`);
+const embedded = await endToEnd("embedded (PGlite + table queue)", {});
+if (await haveServices) {
+  const db = await createTestDb({ migrate: false });
+  const vhost = await createTestVhost();
+  try {
+    const servers = await endToEnd("PostgreSQL + RabbitMQ", { NOTIFY_DATABASE_URL: db.url, NOTIFY_AMQP_URL: vhost.url });
+    console.log(`embedded / servers: ${(embedded / servers).toFixed(2)}; target ≥ 1000 events/s embedded`);
+  } finally {
+    await db.drop();
+    await vhost.drop();
+  }
+}
+process.exit(0);
