@@ -60,8 +60,9 @@ describe.skipIf(!(await haveServices))("Audience.Resolve", () => {
     expect(count).toBe(N);
     expect(batches).toBe(N / 1000);
     expect(last).toBe(userId(N));
-    // Observed 34-62 on the pinned Bun (its HTTP/2 session buffers a little beyond the window).
-    expect(maxLead).toBeLessThan(80);
+    // Observed 34-86 on the pinned Bun (its HTTP/2 session buffers a little beyond the window; more
+    // when the machine is loaded). Without flow control the server would run all 200 pages ahead.
+    expect(maxLead).toBeLessThan(120);
 
     const mb = (b: number) => b / 1_048_576;
     const heapMax = Math.max(...samples.map((s) => s.heap));
