@@ -10,6 +10,7 @@ import { createCircuitBreaker, DEFAULT_BREAKER_COOLDOWN_MS, DEFAULT_BREAKER_THRE
 import { email } from "./email.ts";
 import { emailOutbox } from "./email-outbox.ts";
 import type { GuardedSender } from "./failover.ts";
+import { inApp } from "./in-app.ts";
 import { observeCircuit } from "./metrics.ts";
 import { createTokenBucket, parseRate } from "./rate-limit.ts";
 import { smsHttp } from "./sms.ts";
@@ -18,7 +19,7 @@ import { twilio } from "./twilio.ts";
 import type { ChannelProvider, ChannelSender, ProviderDeps } from "./types.ts";
 import { webhook } from "./webhook.ts";
 
-export const PROVIDERS: ChannelProvider<any>[] = [email, emailOutbox, smsHttp, twilio, telegram, webhook];
+export const PROVIDERS: ChannelProvider<any>[] = [email, emailOutbox, inApp, smsHttp, twilio, telegram, webhook];
 
 export interface ChannelRuntime {
   channel: ChannelName;
