@@ -58,9 +58,12 @@ CREATE TABLE notifications (
   send_at     timestamptz,
   created_at  timestamptz NOT NULL DEFAULT now(),
   updated_at  timestamptz NOT NULL DEFAULT now()
-);
+) WITH (fillfactor = 85);
+-- Status changes (accepted → processing → delivered) must stay HOT updates: no index may mention
+-- status, or every change would also write every index. Room on the page (fillfactor) lets the
+-- new version stay beside the old one.
 CREATE INDEX notifications_created_at ON notifications (created_at);
-CREATE INDEX notifications_due ON notifications (send_at) WHERE status = 'scheduled';
+CREATE INDEX notifications_due ON notifications (send_at) WHERE send_at IS NOT NULL;
 
 -- Transactional outbox: a row is written in the same transaction as its notification and removed
 -- once RabbitMQ has confirmed the publish. A relay re-publishes rows left behind by a crash or an outage.

@@ -76,11 +76,15 @@ describe.skipIf(!(await haveServices))("compiled binary: separate gateway and wo
       Array.from({ length: 12 }, async () => {
         while (next < N) {
           const i = next++;
-          const res = await fetch(`${base}/events`, {
-            method: "POST",
-            headers,
-            body: JSON.stringify({ event: "e2e", to: [{ user_id: `k${i}`, email: `k${i}@example.com`, name: `K${i}` }], template: "hello", channels: ["email"], data: { n: i } }),
-          });
+          // As a real producer does: an idempotency key per event, and a retry when the connection
+          // fails (a pooled keep-alive socket to an earlier test's process on a reused port).
+          const post = () =>
+            fetch(`${base}/events`, {
+              method: "POST",
+              headers: { ...headers, "Idempotency-Key": `e2e-${i}` },
+              body: JSON.stringify({ event: "e2e", to: [{ user_id: `k${i}`, email: `k${i}@example.com`, name: `K${i}` }], template: "hello", channels: ["email"], data: { n: i } }),
+            });
+          const res = await post().catch(post);
           expect(res.status).toBe(202);
           ids.push(((await res.json()) as { id: string }).id);
         }

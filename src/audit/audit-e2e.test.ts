@@ -34,7 +34,7 @@ describe.skipIf(!services || !amqp)("audit end to end over RabbitMQ", () => {
 
   test("records published by a role are stored, queryable and chained", async () => {
     const consumer = await createAuditConsumer({ queue, store, log, batchSize: 100, flushMs: 20 });
-    const pub = createAuditPublisher({ queue, log, role: "gateway" });
+    const pub = createAuditPublisher({ pack: 1, queue, log, role: "gateway" });
     pub.record({
       actor: { type: "admin", id: "k_admin", name: "ops" },
       action: "template.updated",
@@ -65,7 +65,7 @@ describe.skipIf(!services || !amqp)("audit end to end over RabbitMQ", () => {
     let down = true;
     const flaky: AuditStore = { ...store, append: async (r) => (down ? Promise.reject(new Error("store down")) : store.append(r)) };
     const consumer = await createAuditConsumer({ queue, store: flaky, log, batchSize: 50, flushMs: 10 });
-    const pub = createAuditPublisher({ queue, log, role: "worker" });
+    const pub = createAuditPublisher({ pack: 1, queue, log, role: "worker" });
     for (let i = 0; i < 500; i++) {
       pub.record({ actor: { type: "system", id: "worker" }, action: "delivery.sent", target: { type: "delivery", id: `d${i}` }, outcome: "success" });
     }

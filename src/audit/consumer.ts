@@ -130,23 +130,37 @@ export async function createAuditConsumer(opts: AuditConsumerOptions): Promise<A
     }
   }
 
-  const handler = (msg: InMessage): Promise<Outcome> => {
-    const parsed = parseAuditRecord(msg.body);
-    if (!parsed.ok) {
-      stats.invalid += 1;
-      log.warn("invalid audit record dead-lettered", { message_id: msg.messageId, routing_key: msg.routingKey, reason: parsed.error });
-      return Promise.resolve(dead(`invalid audit record: ${parsed.error}`));
-    }
-    return new Promise<Outcome>((settle) => {
-      pending.push({ record: parsed.record, settle });
+  /** Queues one record; resolves with its outcome once the batch holding it is committed. */
+  const enqueue = (record: AuditRecord) =>
+    new Promise<Outcome>((settle) => {
+      pending.push({ record, settle });
       if (pending.length >= batchSize) {
         if (inFlight < MAX_IN_FLIGHT) kick();
       } else timer ??= setTimeout(kick, flushMs);
     });
+
+  const handler = async (msg: InMessage): Promise<Outcome> => {
+    // A message holds one record, or an array of them (the publisher packs records).
+    const bodies = Array.isArray(msg.body) ? msg.body : [msg.body];
+    const records: AuditRecord[] = [];
+    for (const body of bodies) {
+      const parsed = parseAuditRecord(body);
+      if (parsed.ok) records.push(parsed.record);
+      else {
+        stats.invalid += 1;
+        log.warn("invalid audit record dropped", { message_id: msg.messageId, routing_key: msg.routingKey, reason: parsed.error });
+      }
+    }
+    if (records.length === 0) return dead(`invalid audit record${bodies.length > 1 ? "s" : ""}`);
+    const outcomes = await Promise.all(records.map(enqueue));
+    // Any part handed back: the whole message comes back later; parts already stored are skipped by id.
+    return outcomes.find((o) => o.type !== "ack") ?? ack;
   };
 
   // Batches committing plus one filling.
-  const consumer: Consumer = await opts.queue.consume("audit", handler, { prefetch: Math.min(65_535, batchSize * (MAX_IN_FLIGHT + 1)) });
+  // Messages carry up to 100 records each (packed) or one: at most 300 in hand bounds memory either
+  // way (≤ 30k records) and still fills batches when records arrive one per message.
+  const consumer: Consumer = await opts.queue.consume("audit", handler, { prefetch: Math.min(300, batchSize * (MAX_IN_FLIGHT + 1)) });
   log.info("audit consumer started", { batch_size: batchSize, flush_ms: flushMs });
 
   return {

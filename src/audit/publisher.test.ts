@@ -17,7 +17,7 @@ const input = (i: number) => ({
 describe("audit publisher", () => {
   test("fills id and time, redacts, and publishes in batches keyed by action", async () => {
     const queue = createMemoryQueue();
-    const pub = createAuditPublisher({ queue, log, role: "worker", batchSize: 100, flushMs: 5 });
+    const pub = createAuditPublisher({ pack: 1, queue, log, role: "worker", batchSize: 100, flushMs: 5 });
     const ids = Array.from({ length: 250 }, (_, i) => pub.record(input(i)));
     expect(ids.every((id) => typeof id === "string" && /^[0-9a-f-]{36}$/.test(id))).toBe(true);
     await waitFor(() => queue.ready.length === 250, { what: "250 published" });
@@ -35,7 +35,7 @@ describe("audit publisher", () => {
 
   test("includePii keeps contact data; secrets still go", async () => {
     const queue = createMemoryQueue();
-    const pub = createAuditPublisher({ queue, log, role: "gateway", includePii: true, flushMs: 1 });
+    const pub = createAuditPublisher({ pack: 1, queue, log, role: "gateway", includePii: true, flushMs: 1 });
     pub.record(input(1));
     await pub.flush();
     expect((queue.ready[0]!.body as AuditRecord).details).toEqual({ i: 1, email: "ann@example.com", role: "gateway" });
@@ -44,7 +44,7 @@ describe("audit publisher", () => {
   test("never throws and never blocks; a broker outage is retried, overflow is dropped and counted", async () => {
     const queue = createMemoryQueue();
     queue.failPublish = new Error("broker down");
-    const pub = createAuditPublisher({ queue, log, role: "worker", maxBuffer: 100, batchSize: 10, flushMs: 1 });
+    const pub = createAuditPublisher({ pack: 1, queue, log, role: "worker", maxBuffer: 100, batchSize: 10, flushMs: 1 });
     const started = performance.now();
     for (let i = 0; i < 150; i++) pub.record(input(i));
     expect(performance.now() - started).toBeLessThan(200);
@@ -63,7 +63,7 @@ describe("audit publisher", () => {
 
   test("stop flushes what is buffered, within its deadline", async () => {
     const queue = createMemoryQueue();
-    const pub = createAuditPublisher({ queue, log, role: "worker", flushMs: 60_000 });
+    const pub = createAuditPublisher({ pack: 1, queue, log, role: "worker", flushMs: 60_000 });
     for (let i = 0; i < 10; i++) pub.record(input(i));
     expect(queue.ready.length).toBe(0);
     await pub.stop(1_000);
@@ -72,7 +72,7 @@ describe("audit publisher", () => {
 
     const down = createMemoryQueue();
     down.failPublish = new Error("broker down");
-    const stuck = createAuditPublisher({ queue: down, log, role: "worker", flushMs: 60_000 });
+    const stuck = createAuditPublisher({ pack: 1, queue: down, log, role: "worker", flushMs: 60_000 });
     stuck.record(input(1));
     const t = performance.now();
     await stuck.stop(300);

@@ -145,7 +145,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   }
 
   /** Plans the deliveries of an event: one per recipient and channel, each queued, skipped or failed. */
-  async function plan(nid: string, event: AcceptedEvent): Promise<NewDelivery[]> {
+  async function plan(nid: string, event: AcceptedEvent): Promise<{ deliveries: NewDelivery[]; users: Map<string, User> }> {
     const { users, missing } = await resolveRecipients(event);
     const data = { ...(event.data ?? {}), ...(deps.hooks?.enrich ? await deps.hooks.enrich(event) : {}) };
     const t = event.template ? await template(event.template) : undefined;
@@ -180,7 +180,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       return d;
     };
     out.push(...(await Promise.all(users.flatMap((user) => event.channels.map((channel) => planOne(user, channel))))));
-    return out;
+    return { deliveries: out, users: new Map(users.map((u) => [u.id, u])) };
   }
 
   async function handleEvent(msg: InMessage<unknown>): Promise<Outcome> {
@@ -203,7 +203,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       if (status !== "accepted" && status !== "processing") return ack;
       const firstTime = status === "accepted" && msg.redeliveries === 0;
 
-      const planned = await plan(nid, event);
+      const { deliveries: planned, users: planUsers } = await plan(nid, event);
       const inserted = await deps.deliveries.insertMany(planned, claimMs);
       for (const d of inserted) {
         if (d.status === "skipped" || d.status === "failed") {
@@ -225,7 +225,8 @@ export function createDispatcher(deps: DispatcherDeps) {
           else if (d.claimed_until) heldUntil = Math.max(heldUntil, Date.parse(d.claimed_until));
         }
       }
-      const users = toSend.length ? await usersFor(toSend, event) : new Map<string, User>();
+      // The recipients just resolved; only deliveries left by an earlier attempt need a lookup.
+      const users = toSend.every((d) => planUsers.has(d.user_id)) ? planUsers : await usersFor(toSend, event);
       await Promise.all(toSend.map((d) => sends.run(() => send(d, event, users.get(d.user_id)))));
       await deps.notifications.settle(nid);
       // Deliveries still claimed by a worker that may have died: come back when the claim expires

@@ -3,6 +3,7 @@
  * message from being sent twice: only the worker that moves it to 'sending' may send it.
  */
 import type { Sql } from "./db.ts";
+import { createBatcher } from "./batcher.ts";
 
 export type DeliveryStatus = "queued" | "sending" | "retrying" | "sent" | "failed" | "skipped";
 export const OPEN_DELIVERY: DeliveryStatus[] = ["queued", "sending", "retrying"];
@@ -72,26 +73,47 @@ export function toDelivery(row: Record<string, unknown>): DeliveryRow {
 }
 
 export function createDeliveryRepo(sql: Sql) {
+  async function insertNow(items: NewDelivery[], claimMs: number): Promise<DeliveryRow[]> {
+    if (items.length === 0) return [];
+    const rows = await sql`
+      INSERT INTO deliveries (id, notification_id, user_id, channel, recipient, status, error, content, max_attempts, next_attempt_at, attempts, claimed_until)
+      SELECT id, nid, uid, ch, rcp, st, err, cnt::jsonb, maxa, nxt,
+             CASE WHEN st = 'sending' THEN 1 ELSE 0 END,
+             CASE WHEN st = 'sending' THEN now() + make_interval(secs => ${claimMs / 1000}) END
+      FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.notification_id)}::uuid[], ${items.map((i) => i.user_id)}::text[],
+                  ${items.map((i) => i.channel)}::text[], ${items.map((i) => i.recipient)}::text[], ${items.map((i) => i.status)}::text[],
+                  ${items.map((i) => i.error)}::text[], ${items.map((i) => (i.content ? JSON.stringify(i.content) : null))}::text[],
+                  ${items.map((i) => i.max_attempts)}::int[], ${items.map((i) => i.next_attempt_at?.toISOString() ?? null)}::timestamptz[])
+           AS t(id, nid, uid, ch, rcp, st, err, cnt, maxa, nxt)
+      ON CONFLICT (notification_id, user_id, channel) DO NOTHING
+      RETURNING *`;
+    return rows.map(toDelivery);
+  }
+
+  const inserter = createBatcher<{ items: NewDelivery[]; claimMs: number }, DeliveryRow[]>(
+    async (calls) => {
+      // One claim length per statement; callers of one process use the same one.
+      const claimMs = Math.max(...calls.map((c) => c.claimMs));
+      const rows = await insertNow(calls.flatMap((c) => c.items), claimMs);
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return calls.map((c) => c.items.flatMap((i) => byId.get(i.id) ?? []));
+    },
+    { maxBatch: 200, maxInFlight: 4 },
+  );
+
   return {
     /**
      * Inserts deliveries that do not exist yet. Rows inserted as 'sending' count their first attempt
      * and carry a claim of `claimMs`. Returns only the rows this call inserted.
      */
-    async insertMany(items: NewDelivery[], claimMs: number): Promise<DeliveryRow[]> {
-      if (items.length === 0) return [];
-      const rows = await sql`
-        INSERT INTO deliveries (id, notification_id, user_id, channel, recipient, status, error, content, max_attempts, next_attempt_at, attempts, claimed_until)
-        SELECT id, nid, uid, ch, rcp, st, err, cnt::jsonb, maxa, nxt,
-               CASE WHEN st = 'sending' THEN 1 ELSE 0 END,
-               CASE WHEN st = 'sending' THEN now() + make_interval(secs => ${claimMs / 1000}) END
-        FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.notification_id)}::uuid[], ${items.map((i) => i.user_id)}::text[],
-                    ${items.map((i) => i.channel)}::text[], ${items.map((i) => i.recipient)}::text[], ${items.map((i) => i.status)}::text[],
-                    ${items.map((i) => i.error)}::text[], ${items.map((i) => (i.content ? JSON.stringify(i.content) : null))}::text[],
-                    ${items.map((i) => i.max_attempts)}::int[], ${items.map((i) => i.next_attempt_at?.toISOString() ?? null)}::timestamptz[])
-             AS t(id, nid, uid, ch, rcp, st, err, cnt, maxa, nxt)
-        ON CONFLICT (notification_id, user_id, channel) DO NOTHING
-        RETURNING *`;
-      return rows.map(toDelivery);
+    /**
+     * Inserts deliveries that do not exist yet. Rows inserted as 'sending' count their first attempt
+     * and carry a claim of `claimMs`. Returns only the rows this call inserted. Calls made at the
+     * same time (one per event the worker is processing) share one statement.
+     */
+    insertMany(items: NewDelivery[], claimMs: number): Promise<DeliveryRow[]> {
+      if (items.length === 0) return Promise.resolve([]);
+      return inserter.submit({ items, claimMs });
     },
 
     async listByNotification(notificationId: string): Promise<DeliveryRow[]> {

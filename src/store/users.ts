@@ -2,6 +2,7 @@
  * The recipient directory (table users).
  */
 import type { Sql } from "./db.ts";
+import { createBatcher } from "./batcher.ts";
 
 export interface User {
   id: string;
@@ -36,16 +37,25 @@ export function toUser(row: Record<string, unknown>): User {
 }
 
 export function createUserRepo(sql: Sql) {
+  const reader = createBatcher<string[], Map<string, User>>(
+    async (calls) => {
+      const rows = await sql`SELECT * FROM users WHERE id = ANY(${[...new Set(calls.flat())]}::text[])`;
+      const all = new Map(rows.map((r) => [String(r.id), toUser(r)]));
+      return calls.map(() => all);
+    },
+    { maxBatch: 100, maxInFlight: 4 },
+  );
   return {
     async get(id: string): Promise<User | undefined> {
       const [row] = await sql`SELECT * FROM users WHERE id = ${id}`;
       return row ? toUser(row) : undefined;
     },
 
+    /** Lookups made at the same time (one per event in progress) share one query (group read). */
     async getMany(ids: string[]): Promise<Map<string, User>> {
       if (ids.length === 0) return new Map();
-      const rows = await sql`SELECT * FROM users WHERE id = ANY(${ids}::text[])`;
-      return new Map(rows.map((r) => [String(r.id), toUser(r)]));
+      const found = await reader.submit(ids);
+      return new Map(ids.flatMap((id) => (found.has(id) ? [[id, found.get(id)!] as const] : [])));
     },
 
     /** Full replace (PUT semantics). Returns the stored user and whether it was created. */
