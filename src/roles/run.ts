@@ -10,6 +10,8 @@ import { redactUrl } from "../runtime/log.ts";
 import { healthRoutes } from "../http/routes/health.ts";
 import type { Env } from "../http/env.ts";
 import { buildApp } from "./context.ts";
+import { isEmbedded } from "../config.ts";
+import { ensureLocalAdminKey } from "../embedded/admin-key.ts";
 import { migrate } from "../store/db.ts";
 import { startGateway } from "./gateway.ts";
 import { startWorker } from "./worker.ts";
@@ -33,6 +35,11 @@ export async function runRoles(config: Config, log: Logger): Promise<number> {
     process.once("SIGINT", () => shutdown("SIGINT").then(resolve));
   });
 
+  if (!config.adminKey && isEmbedded(config)) {
+    const local = ensureLocalAdminKey(config.dataDir);
+    config.adminKey = local.key;
+    process.stderr.write(`notify: no NOTIFY_ADMIN_KEY: using the admin key ${local.created ? "created" : "kept"} in ${local.path}\n`);
+  }
   const app = await buildApp(config, log, lifecycle);
   if (config.autoMigrate) await migrate(app.sql, log);
   app.relay.start();
