@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { auditHooks, auditHttpExtension, startAuditRole } from "../src/roles/audit.ts";
+import { mergeExtensions, realtimeExtensions } from "../src/realtime/extensions.ts";
+import "../src/roles/registry.ts"; // fills the GraphQL hooks (audit, campaigns)
 import { ensureBinary, runBinary } from "./support/binary.ts";
 import { createHarness, type Harness } from "./support/harness.ts";
 import { haveServices, waitFor } from "./support/services.ts";
@@ -16,7 +18,7 @@ describe.skipIf(!(await haveServices))("audit", () => {
   const items = async (query: string) => ((await (await audit(query)).json()) as { items: any[] }).items;
 
   beforeAll(async () => {
-    h = await createHarness({ ext: (app) => auditHttpExtension(app), workerOptions: (app) => ({ hooks: auditHooks(app) }) });
+    h = await createHarness({ ext: (app) => mergeExtensions([auditHttpExtension(app), realtimeExtensions(app)]), workerOptions: (app) => ({ hooks: auditHooks(app) }) });
   });
   afterAll(async () => {
     await stopAudit?.();
@@ -68,6 +70,20 @@ describe.skipIf(!(await haveServices))("audit", () => {
     expect(sent.some((r) => r.details.user_id === "u123" && r.details.channel === "email")).toBe(true);
     // Personal data is not copied by default.
     expect(JSON.stringify(sent)).not.toContain("u123@example.com");
+  });
+
+  test("the GraphQL equivalent: audit(actor, action, target, first, after) with the same filters and scope", async () => {
+    const gql = async (query: string, key?: string) => (await h.request("/graphql", { method: "POST", key, json: { query } })).json() as Promise<any>;
+    const r = await gql(`{ audit(target: "template:welcome", first: 1) { items next_cursor } }`);
+    expect(r.errors).toBeUndefined();
+    expect(r.data.audit.items).toHaveLength(1);
+    expect(r.data.audit.items[0].action).toBe("template.updated");
+    expect(r.data.audit.next_cursor).toBeTruthy();
+    const next = await gql(`{ audit(target: "template:welcome", first: 1, after: "${r.data.audit.next_cursor}") { items } }`);
+    expect(next.data.audit.items[0].action).toBe("template.created");
+    const writer = (await (await h.request("/api/v1/api-keys", { method: "POST", json: { name: "gw", scopes: ["events:write"] } })).json()) as { key: string };
+    const denied = await gql(`{ audit { items } }`, writer.key);
+    expect(denied.errors[0].extensions.code).toBe("FORBIDDEN");
   });
 
   test("authentication failures are recorded; only audit:read may read", async () => {

@@ -81,6 +81,12 @@ export const Query: Record<string, Resolver> = {
   me(_p, _args, ctx) {
     return { id: needUser(ctx).id };
   },
+  async audit(_p, args, ctx) {
+    needScope(ctx, "audit:read");
+    if (!GRAPHQL_HOOKS.queryAudit) return { items: [], next_cursor: null };
+    const text = (k: string) => (typeof args[k] === "string" ? (args[k] as string) : undefined);
+    return GRAPHQL_HOOKS.queryAudit(ctx.app, { actor: text("actor"), action: text("action"), target: text("target"), since: text("since"), until: text("until"), limit: first(args, 50), cursor: text("after") });
+  },
 };
 
 export const Me: Record<string, Resolver> = {

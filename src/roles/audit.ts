@@ -22,21 +22,24 @@ import { Timestamp, parse } from "../schemas/common.ts";
 /** Retention runs this often; deleting is cheap, a day's slack is not a compliance problem. */
 const RETENTION_EVERY_MS = 6 * 3_600_000;
 
-/** The store this process reads and writes: MongoDB when configured, else the main PostgreSQL. */
-export function auditStoreFor(app: App): () => Promise<AuditStore> {
-  let store: Promise<AuditStore> | undefined;
-  return () => {
-    store ??= (async () => {
+const stores = new WeakMap<App, Promise<AuditStore>>();
+
+/** The store this process reads and writes: MongoDB when configured, else the main PostgreSQL. One per process. */
+export function auditStore(app: App): Promise<AuditStore> {
+  let store = stores.get(app);
+  if (!store) {
+    store = (async () => {
       const s = app.config.mongoUrl ? await openAuditStore({ mongoUrl: app.config.mongoUrl }) : createPgAuditStore({ sql: app.sql });
       app.lifecycle.add("audit-store", () => s.close());
       return s;
     })();
-    return store;
-  };
+    stores.set(app, store);
+  }
+  return store;
 }
 
 export async function startAuditRole(app: App): Promise<() => Promise<void>> {
-  const store = await auditStoreFor(app)();
+  const store = await auditStore(app);
   const consumer = await createAuditConsumer({ queue: app.queue, store, log: app.log });
   const abort = new AbortController();
   const retention = (async () => {
@@ -73,6 +76,17 @@ export function auditHooks(app: App): Hooks {
   };
 }
 
+/** GET /api/v1/audit and the GraphQL `audit` query: the same validation, the same store. */
+export async function queryAudit(app: App, raw: Record<string, unknown>) {
+  const q = parse(Query, raw);
+  try {
+    return await (await auditStore(app)).query(q);
+  } catch (err) {
+    if (err instanceof InvalidCursorError) throw new AppError("VALIDATION_FAILED", "invalid cursor", { details: [{ path: "cursor", message: "not a cursor returned by this API" }] });
+    throw err;
+  }
+}
+
 const Query = v.object({
   actor: v.optional(v.pipe(v.string(), v.maxLength(300))),
   action: v.optional(v.pipe(v.string(), v.maxLength(200))),
@@ -84,7 +98,7 @@ const Query = v.object({
 });
 
 export function auditHttpExtension(app: App): HttpExtensions {
-  const store = auditStoreFor(app);
+  const store = () => auditStore(app);
   addOperations([
     { method: "get", path: "/api/v1/audit", summary: "Audit log: ?actor=type:id&action=&target=type:id&since=&until=&limit=&cursor= (newest first)", scope: "audit:read", tag: "audit" },
     { method: "get", path: "/api/v1/audit/export", summary: "Audit log as NDJSON, oldest first (same filters)", scope: "audit:read", tag: "audit" },
@@ -92,15 +106,7 @@ export function auditHttpExtension(app: App): HttpExtensions {
   return {
     api: [
       (api: Hono<Env>) => {
-        api.get("/audit", requireScope("audit:read"), async (c) => {
-          const q = parse(Query, c.req.query());
-          try {
-            return c.json(await (await store()).query(q));
-          } catch (err) {
-            if (err instanceof InvalidCursorError) throw new AppError("VALIDATION_FAILED", "invalid cursor", { details: [{ path: "cursor", message: "not a cursor returned by this API" }] });
-            throw err;
-          }
-        });
+        api.get("/audit", requireScope("audit:read"), async (c) => c.json(await queryAudit(app, c.req.query())));
         api.get("/audit/export", requireScope("audit:read"), async (c) => {
           const { limit: _l, cursor: _c, ...filter } = parse(Query, c.req.query());
           const records = (await store()).export(filter);

@@ -7,7 +7,10 @@ import type { Role } from "../config.ts";
 import type { HttpExtensions } from "../http/app.ts";
 import type { Hooks, UserDirectory } from "../services/dispatch.ts";
 import { enrichmentHooks, startGrpcBackend, workerDirectory } from "./grpc-backend.ts";
-import { auditHooks, auditHttpExtension, startAuditRole } from "./audit.ts";
+import { auditHooks, auditHttpExtension, queryAudit, startAuditRole } from "./audit.ts";
+import { GRAPHQL_HOOKS } from "../graphql/hooks.ts";
+import { campaignView } from "../http/routes/campaigns.ts";
+import { createCampaignRepo } from "../store/campaigns.ts";
 import { channelHttpExtension, channelWorkerHooks } from "./channel-features.ts";
 import { mergeHooks } from "./compose.ts";
 import { mergeExtensions, realtimeExtensions } from "../realtime/extensions.ts";
@@ -32,3 +35,7 @@ export const ROLE_STARTERS: {
   // Each capability's worker hooks, one entry each.
   workerOptions: (app) => ({ directory: workerDirectory(app), hooks: mergeHooks([channelWorkerHooks(app), auditHooks(app), enrichmentHooks(app)]) }),
 };
+
+// GraphQL reaches capabilities through its own hook table (src/graphql/hooks.ts).
+GRAPHQL_HOOKS.queryAudit = (app, q) => queryAudit(app, { ...q, limit: String(q.limit) });
+GRAPHQL_HOOKS.listCampaigns = async (app, first) => (await createCampaignRepo(app.sql).list(first)).map(campaignView);

@@ -30,7 +30,7 @@ addOperations([
   { method: "post", path: "/api/v1/campaigns/preview-schedule", summary: "The next occurrences of a schedule, before saving", scope: "campaigns:write", body: SchedulePreview, tag: "campaigns" },
 ]);
 
-function campaignView(c: CampaignRow) {
+export function campaignView(c: CampaignRow) {
   return {
     id: c.id,
     name: c.name,
