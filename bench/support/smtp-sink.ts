@@ -26,6 +26,7 @@ const server = new SMTPServer({
     });
   },
 });
+server.on("error", () => {}); // clients killed mid-session reset their connections
 server.listen(Number(process.argv[2] ?? 0), "127.0.0.1", () => {
   process.stdout.write(`ready ${(server.server.address() as { port: number }).port}\n`);
 });

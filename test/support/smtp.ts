@@ -76,6 +76,9 @@ export async function startTestSmtp(): Promise<TestSmtp> {
       });
     },
   });
+  // A client that dies mid-session (a worker killed with SIGKILL) resets its connection; a real
+  // server logs that and carries on, so must this one (an unlistened 'error' would throw).
+  server.on("error", () => {});
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const addr = server.server.address() as { port: number };
   state.port = addr.port;
