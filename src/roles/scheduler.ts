@@ -63,7 +63,15 @@ export async function startScheduler(app: App, opts: SchedulerOptions = {}): Pro
   const tick = (async () => {
     while (!abort.signal.aborted) {
       await step("delayed", delayed.releaseDue);
-      await step("occurrences", occurrences.fireDue);
+      await step("occurrences", async () => {
+        // On record: which occurrence fired (exactly once, by whichever replica) and what was missed.
+        for (const d of await occurrences.fireDue()) {
+          const target = { type: "campaign", id: d.campaign_id };
+          const actor = { type: "system" as const, id: "scheduler" };
+          if (d.fired) app.audit.record({ actor, action: "campaign.run_fired", target, outcome: "success", details: { slot: d.fired.key } });
+          if (d.missed) app.audit.record({ actor, action: "campaign.slots_missed", target, outcome: "failure", details: { missed: d.missed } });
+        }
+      });
       await step("held", () => fanOut.releaseHeld());
       await step("complete", fanOut.completeRuns);
       await delay(cfg.tickMs, abort.signal);
