@@ -49,6 +49,8 @@ function collector(outcome = ack) {
   return { seen, handler };
 }
 
+// Queue semantics shared with the embedded queue (ack, batch, retry, dead, delivery limit, stop,
+// subscribe) run in queue.contract.ts via amqp-contract.test.ts; this file keeps what is AMQP-only.
 describe.skipIf(!(await haveServices))("amqp queue", () => {
   let vhost: TestVhost;
   let mq: Queue;
@@ -117,98 +119,6 @@ describe.skipIf(!(await haveServices))("amqp queue", () => {
     await other.close();
   });
 
-  test("publish → consume → ack, with id, routing key, headers and redelivery count", async () => {
-    const { seen, handler } = collector();
-    await consume("events", handler, { prefetch: 10 });
-    const id = uid("basic");
-    await mq.publish("events", [{ body: { hello: "world" }, routingKey: "user.created", messageId: id, headers: { tenant: "t1", n: 7 } }]);
-    const [m] = await waitFor(() => seen.get(id), { what: "delivery" });
-    expect(m!.body).toEqual({ hello: "world" });
-    expect(m!.routingKey).toBe("user.created");
-    expect(m!.headers).toMatchObject({ tenant: "t1", n: 7 });
-    expect(m!.redeliveries).toBe(0);
-  });
-
-  test("a batch is pipelined and every message arrives", async () => {
-    const { seen, handler } = collector();
-    await consume("deliveries", handler, { prefetch: 200 });
-    const ids = Array.from({ length: 3_000 }, () => uid("batch"));
-    const started = performance.now();
-    await mq.publish(
-      "deliveries",
-      ids.map((id) => ({ body: { id, pad: "x".repeat(1000) }, messageId: id })),
-    );
-    const ms = performance.now() - started;
-    console.log(`  publish 3000 x 1 KB: ${ms.toFixed(0)} ms (${Math.round(3_000_000 / ms)} msg/s)`);
-    await waitFor(() => ids.every((id) => seen.has(id)), { what: "all 3000 messages" });
-  });
-
-  test("retry goes through the delay queue, comes back later and counts retries", async () => {
-    const id = uid("retry");
-    const arrivals: Array<{ at: number; m: InMessage }> = [];
-    await consume(
-      "events",
-      async (m) => {
-        if (m.messageId !== id) return ack;
-        arrivals.push({ at: performance.now(), m });
-        if (arrivals.length === 1) return retry(1_000, "provider busy");
-        if (arrivals.length === 2) return retry(300, "still busy");
-        return ack;
-      },
-      { prefetch: 5 },
-    );
-    await mq.publish("events", [{ body: { n: 1 }, routingKey: "order.paid", messageId: id, headers: { keep: "me" } }]);
-    await waitFor(() => arrivals.length >= 3, { what: "two retries", timeoutMs: 10_000 });
-    const [first, second, third] = arrivals;
-    expect(second!.at - first!.at).toBeGreaterThanOrEqual(790);
-    expect(third!.at - second!.at).toBeGreaterThanOrEqual(230);
-    expect(first!.m.headers[RETRY_COUNT_HEADER]).toBeUndefined();
-    expect(second!.m.headers[RETRY_COUNT_HEADER]).toBe(1);
-    expect(third!.m.headers[RETRY_COUNT_HEADER]).toBe(2);
-    for (const { m } of arrivals) {
-      expect(m.routingKey).toBe("order.paid");
-      expect(m.body).toEqual({ n: 1 });
-      expect(m.headers.keep).toBe("me");
-    }
-  });
-
-  test('"dead" lands in notify.dead-letters with the reason and source queue', async () => {
-    const dl = collector();
-    await consume("dead-letters", dl.handler, { prefetch: 10 });
-    const id = uid("dead");
-    await consume("audit", async (m) => (m.messageId === id ? dead("template missing") : ack), { prefetch: 5 });
-    await mq.publish("audit", [{ body: { a: 1 }, routingKey: "audit.thing", messageId: id }]);
-    const [m] = await waitFor(() => dl.seen.get(id), { what: "dead letter" });
-    expect(m!.headers[DEAD_REASON_HEADER]).toBe("template missing");
-    expect(m!.headers[SOURCE_QUEUE_HEADER]).toBe(WORK_QUEUES.audit.name);
-    expect(m!.routingKey).toBe("audit.thing");
-    expect(m!.body).toEqual({ a: 1 });
-  });
-
-  test("a handler that always throws is dead-lettered after the delivery limit", async () => {
-    const dl = collector();
-    await consume("dead-letters", dl.handler, { prefetch: 10 });
-    const id = uid("poison");
-    const attempts: number[] = [];
-    await consume(
-      "audit",
-      async (m) => {
-        if (m.messageId !== id) return ack;
-        attempts.push(m.redeliveries);
-        throw new Error("boom");
-      },
-      { prefetch: 5 },
-    );
-    await mq.publish("audit", [{ body: { poison: true }, routingKey: "audit.poison", messageId: id }]);
-    const [m] = await waitFor(() => dl.seen.get(id), { what: "poison message dead-lettered" });
-    console.log(`  poison: delivered ${attempts.length} times (x-delivery-limit ${LIMITS.audit}) before dead-lettering`);
-    expect(attempts[0]).toBe(0);
-    expect(attempts.length).toBeGreaterThanOrEqual(LIMITS.audit);
-    expect(attempts).toEqual(attempts.map((_, i) => i)); // x-delivery-count grows by one per attempt
-    expect(m!.headers["x-first-death-reason"]).toBe("delivery_limit");
-    expect(m!.body).toEqual({ poison: true });
-  });
-
   test("malformed JSON from a foreign producer is dead-lettered and the consumer keeps working", async () => {
     const dl = collector();
     await consume("dead-letters", dl.handler, { prefetch: 10 });
@@ -231,61 +141,6 @@ describe.skipIf(!(await haveServices))("amqp queue", () => {
     expect(d!.body).toBe("{not json"); // the dead-letter reader gets the raw text
     await waitFor(() => seen.get(good), { what: "next message still consumed" });
     expect(seen.has(bad)).toBe(false);
-  });
-
-  test("stop() waits for handlers in flight and their acks", async () => {
-    const id = uid("stop");
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let started = false;
-    let finished = false;
-    const c = await mq.consume(
-      "deliveries",
-      async (m) => {
-        if (m.messageId !== id) return ack;
-        started = true;
-        await gate;
-        finished = true;
-        return ack;
-      },
-      { prefetch: 1 },
-    );
-    await mq.publish("deliveries", [{ body: {}, messageId: id }]);
-    await waitFor(() => started, { what: "handler started" });
-    let stopped = false;
-    const stopping = c.stop().then(() => (stopped = true));
-    await Bun.sleep(50); // gives stop() a chance to resolve early, which would be the bug
-    expect(stopped).toBe(false);
-    release();
-    await stopping;
-    expect(finished).toBe(true);
-    // Acked, not requeued: a fresh consumer never sees it again.
-    const after = collector();
-    const probe = await consume("deliveries", after.handler, { prefetch: 50 });
-    const marker = uid("marker");
-    await mq.publish("deliveries", [{ body: {}, messageId: marker }]);
-    await waitFor(() => after.seen.has(marker), { what: "marker" });
-    expect(after.seen.has(id)).toBe(false);
-    await probe.stop();
-  });
-
-  test("subscribe: every subscriber receives every realtime broadcast", async () => {
-    const a: InMessage[] = [];
-    const b: InMessage[] = [];
-    const gateway2 = await createAmqpQueue({ url: vhost.url, log, instanceId: "gateway-2" });
-    extra.push(gateway2);
-    const sa = await mq.subscribe("realtime", (m) => void a.push(m));
-    const sb = await gateway2.subscribe("realtime", async (m) => void b.push(m));
-    await mq.publish("realtime", [
-      { body: { text: "hi" }, routingKey: "user-1", messageId: uid("rt") },
-      { body: { text: "there" }, routingKey: "user-2", messageId: uid("rt") },
-    ]);
-    await waitFor(() => a.length === 2 && b.length === 2, { what: "both subscribers got both" });
-    expect(a.map((m) => m.routingKey)).toEqual(["user-1", "user-2"]);
-    expect(b.map((m) => m.body)).toEqual([{ text: "hi" }, { text: "there" }]);
-    await sa.stop();
-    await sb.stop();
-    await gateway2.close();
   });
 
   test("broker drops every connection mid-stream: publishers and consumers recover, nothing confirmed is lost", async () => {
