@@ -9,6 +9,7 @@ import nodemailer from "nodemailer";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import * as v from "valibot";
+import { mailDomain, mailOptions } from "./mail-message.ts";
 import { SendError, type ChannelProvider, type ChannelSender } from "./types.ts";
 
 const Config = v.object({
@@ -37,31 +38,14 @@ export const emailOutbox: ChannelProvider<Config> = {
     mkdirSync(config.dir, { recursive: true });
     deps.log.info("e-mail goes to the outbox folder (NOTIFY_SMTP_URL is unset)", { dir: config.dir });
     const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "windows" });
-    const domain = (config.from.match(/@([^>\s]+)/)?.[1] ?? "notify.local").replace(/[^A-Za-z0-9.-]/g, "");
+    const domain = mailDomain(config.from);
     return {
       provider: "outbox",
       async send(msg) {
         if (!SAFE_ID.test(msg.deliveryId)) throw new SendError("delivery id is not a safe file name", { permanent: true });
-        const messageId = `<${msg.deliveryId}@${domain}>`;
-        const headers: Record<string, string> = { "X-Notify-Notification": msg.notificationId, "X-Notify-Delivery": msg.deliveryId };
-        const unsub = msg.content.meta?.unsubscribe_url;
-        if (typeof unsub === "string") {
-          headers["List-Unsubscribe"] = `<${unsub}>`;
-          headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click";
-        }
         let raw: Buffer;
         try {
-          const info = await transport.sendMail({
-            from: config.from,
-            to: msg.to,
-            subject: (msg.content.subject ?? msg.content.title ?? "").replace(/[\r\n]+/g, " "),
-            text: msg.content.text ?? "",
-            html: msg.content.html,
-            messageId,
-            headers,
-            disableFileAccess: true,
-            disableUrlAccess: true,
-          });
+          const info = await transport.sendMail(mailOptions(msg, config.from, domain));
           raw = info.message as Buffer;
         } catch (err) {
           // nodemailer refuses a malformed envelope or header: retrying builds the same message.
@@ -75,7 +59,7 @@ export const emailOutbox: ChannelProvider<Config> = {
         } catch (err) {
           throw new SendError(`outbox write failed: ${(err as Error).message}`, { permanent: false, cause: err });
         }
-        return { providerId: messageId };
+        return { providerId: `<${msg.deliveryId}@${domain}>` };
       },
       async close() {
         transport.close();

@@ -5,6 +5,7 @@
  */
 import nodemailer from "nodemailer";
 import * as v from "valibot";
+import { mailDomain, mailOptions } from "./mail-message.ts";
 import { SendError, type ChannelProvider, type ChannelSender } from "./types.ts";
 
 const Config = v.object({
@@ -68,41 +69,21 @@ export const email: ChannelProvider<Config> = {
       tls: { rejectUnauthorized: u.searchParams.get("tls") === "strict" },
       ignoreTLS: u.searchParams.get("starttls") === "off",
     });
-    const domain = (config.from.match(/@([^>\s]+)/)?.[1] ?? "notify.local").replace(/[^A-Za-z0-9.-]/g, "");
+    const domain = mailDomain(config.from);
     return {
       provider: config.name,
       async send(msg, signal) {
         if (signal.aborted) throw new SendError("send aborted", { permanent: false });
-        // Stable Message-ID per delivery: a resend after a crash carries the same id, so the
-        // recipient's mail system can recognise the duplicate.
-        const messageId = `<${msg.deliveryId}@${domain}>`;
-        const headers: Record<string, string> = { "X-Notify-Notification": msg.notificationId };
-        const unsub = msg.content.meta?.unsubscribe_url;
-        if (typeof unsub === "string") {
-          headers["List-Unsubscribe"] = `<${unsub}>`;
-          headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click";
-        }
-        const subject = (msg.content.subject ?? msg.content.title ?? "").replace(/[\r\n]+/g, " ");
+        const mail = mailOptions(msg, config.from, domain);
         const abort = new Promise<never>((_, reject) =>
           signal.addEventListener("abort", () => reject(new SendError("send timed out", { permanent: false })), { once: true }),
         );
         try {
           const info = await Promise.race([
-            transport.sendMail({
-              from: config.from,
-              to: msg.to,
-              subject,
-              text: msg.content.text ?? "",
-              html: msg.content.html,
-              messageId,
-              headers,
-              // Refuse to pass CR/LF through any header we build from data.
-              disableFileAccess: true,
-              disableUrlAccess: true,
-            }),
+            transport.sendMail(mail),
             abort,
           ]);
-          return { providerId: info.messageId ?? messageId };
+          return { providerId: info.messageId ?? mail.messageId };
         } catch (err) {
           throw err instanceof SendError ? err : classify(err);
         }
