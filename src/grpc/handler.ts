@@ -14,18 +14,24 @@ export interface HandlerDeps {
   log: Logger;
   /** Expected bearer token; undefined lets every call in (the server warned once at start). */
   token?: string;
+  /** Told about every refused call (the audit log records authentication failures). */
+  onAuthFailure?: (method: string, reason: string) => void;
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
 /** Throws UNAUTHENTICATED unless metadata carries `authorization: Bearer <token>`. Constant-time. */
-export function makeAuthCheck(token: string | undefined): (md: grpc.Metadata) => void {
+export function makeAuthCheck(token: string | undefined, onFailure?: (reason: string) => void): (md: grpc.Metadata) => void {
   if (!token) return () => {};
   const want = digest(`Bearer ${token}`);
+  const refuse = (reason: string): never => {
+    onFailure?.(reason);
+    throw new AppError("UNAUTHENTICATED", reason);
+  };
   return function checkToken(md) {
     const got = md.get("authorization")[0];
-    if (typeof got !== "string" || got === "") throw new AppError("UNAUTHENTICATED", "missing authorization metadata (Bearer token)");
-    if (!timingSafeEqual(digest(got), want)) throw new AppError("UNAUTHENTICATED", "invalid token");
+    if (typeof got !== "string" || got === "") refuse("missing authorization metadata (Bearer token)");
+    else if (!timingSafeEqual(digest(got), want)) refuse("invalid token");
   };
 }
 
@@ -45,7 +51,7 @@ function callSignal(call: CancellableCall): { signal: AbortSignal; done(): void 
 }
 
 export function unary<Req, Res>(method: string, deps: HandlerDeps, fn: (req: Req, signal: AbortSignal, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
-  const checkToken = makeAuthCheck(deps.token);
+  const checkToken = makeAuthCheck(deps.token, (reason) => deps.onAuthFailure?.(method, reason));
   const log = deps.log;
   return function handleUnary(call, callback) {
     const started = performance.now();
@@ -84,7 +90,7 @@ export function serverStream<Req, Res>(
   deps: HandlerDeps,
   fn: (req: Req, signal: AbortSignal, call: grpc.ServerWritableStream<Req, Res>) => Promise<void>,
 ): grpc.handleServerStreamingCall<Req, Res> {
-  const checkToken = makeAuthCheck(deps.token);
+  const checkToken = makeAuthCheck(deps.token, (reason) => deps.onAuthFailure?.(method, reason));
   const log = deps.log;
   return function handleServerStream(call) {
     const started = performance.now();

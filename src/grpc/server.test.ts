@@ -19,12 +19,13 @@ describe.skipIf(!(await haveServices))("gRPC backend: unary calls", () => {
     return { subject: `${t.subject} ${ctx.user.name} (${channel}/${locale}) ${String(ctx.data.x)}`, text: "t", html: null };
   };
 
+  const refused: Array<{ method: string; reason: string }> = [];
   beforeAll(async () => {
     db = await createTestDb();
     await seedUsers(db.sql, 500);
     await db.sql`UPDATE users SET attributes = '{"plan":"premium","tags":["a"]}', telegram_chat_id = '42' WHERE id = ${userId(1)}`;
     await db.sql`INSERT INTO templates (key, name, version, body) VALUES ('welcome', 'Welcome', 1, '{"subject":"Hello"}')`;
-    server = await startGrpcServer({ config: testConfig(), log: quietLog, sql: db.sql, port: 0, host: "127.0.0.1", token: TOKEN, render });
+    server = await startGrpcServer({ config: testConfig(), log: quietLog, sql: db.sql, port: 0, host: "127.0.0.1", token: TOKEN, render, onAuthFailure: (method, reason) => refused.push({ method, reason }) });
     clients = createGrpcClients({ url: `127.0.0.1:${server.port}`, token: TOKEN, log: quietLog });
   });
   afterAll(async () => {
@@ -73,6 +74,10 @@ describe.skipIf(!(await haveServices))("gRPC backend: unary calls", () => {
         c.close();
       }
     }
+    // Each refusal is reported (the grpc-backend role puts it on the audit record), with its method.
+    expect(refused.map((r) => r.reason)).toEqual(expect.arrayContaining(["missing authorization metadata (Bearer token)", "invalid token"]));
+    expect(refused.some((r) => /GetUsers/.test(r.method))).toBe(true);
+    expect(refused.some((r) => /Resolve/.test(r.method))).toBe(true);
   });
 
   test("a 1 ms deadline on a large request ends in DEADLINE_EXCEEDED, retryable", async () => {

@@ -59,6 +59,8 @@ export interface GrpcServerOptions {
    * pass the SSRF-safe client from src/net/ once it exists.
    */
   fetchJson?: FetchJson;
+  /** Called for every call refused for its token (the role records it in the audit log). */
+  onAuthFailure?: (method: string, reason: string) => void;
 }
 
 export interface GrpcServer {
@@ -87,7 +89,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const log = opts.log.child({ component: "grpc" });
   const token = opts.token ?? config.grpcToken;
   if (!token) log.warn("NOTIFY_GRPC_TOKEN is not set: the gRPC backend accepts unauthenticated calls");
-  const deps: HandlerDeps = { log, token };
+  const deps: HandlerDeps = { log, token, onAuthFailure: opts.onAuthFailure };
   const fetchJson = opts.fetchJson ?? plainFetchJson;
 
   const stats: GrpcServer["stats"] = { audienceQueries: 0, audienceActive: 0, enrich: { fetches: 0, cacheHits: 0, failures: 0 } };

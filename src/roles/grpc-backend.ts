@@ -27,6 +27,8 @@ export async function startGrpcBackend(app: App): Promise<() => Promise<void>> {
     render,
     loadTemplate: (key) => app.repos.templates.get(key),
     fetchJson: createSafeFetchJson(app.config.env),
+    onAuthFailure: (method, reason) =>
+      app.audit.record({ actor: { type: "system", id: "grpc-client" }, action: "auth.failed", target: { type: "grpc_method", id: method }, outcome: "denied", details: { reason } }),
   });
   app.readiness.set("grpc", async () => ({ ok: true, detail: `listening on ${server.port}` }));
   return () => server.stop(5_000);
