@@ -57,6 +57,24 @@ describe.skipIf(!(await haveServices))("spine: event → e-mail", () => {
     expect(mail.text).toContain("Привет, Борис: L");
   });
 
+  test("the same inline recipient twice in one event is merged: one delivery, one e-mail", async () => {
+    const res = await h.request("/api/v1/events", {
+      method: "POST",
+      json: { event: "dup", to: [{ user_id: "dup1", email: "dup1@example.com" }, { user_id: "dup1", name: "Dee" }, "dup1"], template: "welcome", channels: ["email"], data: { link: "D" } },
+    });
+    const { id } = (await res.json()) as { id: string };
+    const n = await waitFor(async () => {
+      const n = await notification(id);
+      return n.status === "delivered" ? n : undefined;
+    });
+    expect(n.deliveries).toHaveLength(1);
+    const mail = await waitFor(() => h.smtp.mails.find((m) => m.to.includes("dup1@example.com")));
+    expect(mail.subject).toBe("Welcome, Dee");
+    expect(h.smtp.mails.filter((m) => m.to.includes("dup1@example.com"))).toHaveLength(1);
+    const u = (await (await h.request("/api/v1/users/dup1")).json()) as { email: string; name: string };
+    expect(u).toMatchObject({ email: "dup1@example.com", name: "Dee" });
+  });
+
   test("unknown user ids are recorded as skipped, not dropped", async () => {
     const res = await h.request("/api/v1/events", { method: "POST", json: { event: "x", to: ["nobody"], template: "welcome", channels: ["email"], data: { link: "L" } } });
     const { id } = (await res.json()) as { id: string };

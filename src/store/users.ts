@@ -36,7 +36,54 @@ export function toUser(row: Record<string, unknown>): User {
   };
 }
 
+/** Later fields win, absent ones keep earlier values; attributes merge. */
+function mergeInline(users: Array<{ id: string } & UserInput>): Array<{ id: string } & UserInput> {
+  const byId = new Map<string, { id: string } & UserInput>();
+  for (const u of users) {
+    const prev = byId.get(u.id);
+    if (!prev) byId.set(u.id, { ...u });
+    else {
+      for (const k of COLUMNS) if (u[k] !== undefined && u[k] !== null) (prev as Record<string, unknown>)[k] = u[k];
+      if (u.attributes) prev.attributes = { ...prev.attributes, ...u.attributes };
+    }
+  }
+  return [...byId.values()];
+}
+
 export function createUserRepo(sql: Sql) {
+  const upserter = createBatcher<Array<{ id: string } & UserInput>, void>(
+    async (calls) => {
+      const rows = mergeInline(calls.flat()).map((u) => ({
+        id: u.id,
+        email: u.email ?? null,
+        phone: u.phone ?? null,
+        name: u.name ?? null,
+        locale: u.locale ?? null,
+        timezone: u.timezone ?? null,
+        telegram_chat_id: u.telegram_chat_id ?? null,
+        attributes: u.attributes ?? {},
+      }));
+      // The WHERE skips rows that would not change: a recipient named in every event is not
+      // rewritten every time.
+      await sql`
+        INSERT INTO users ${sql(rows as Record<string, unknown>[], "id", ...COLUMNS, "attributes")}
+        ON CONFLICT (id) DO UPDATE SET
+          email = COALESCE(EXCLUDED.email, users.email),
+          phone = COALESCE(EXCLUDED.phone, users.phone),
+          name = COALESCE(EXCLUDED.name, users.name),
+          locale = COALESCE(EXCLUDED.locale, users.locale),
+          timezone = COALESCE(EXCLUDED.timezone, users.timezone),
+          telegram_chat_id = COALESCE(EXCLUDED.telegram_chat_id, users.telegram_chat_id),
+          attributes = users.attributes || EXCLUDED.attributes,
+          updated_at = now()
+        WHERE (users.email, users.phone, users.name, users.locale, users.timezone, users.telegram_chat_id, users.attributes)
+          IS DISTINCT FROM (COALESCE(EXCLUDED.email, users.email), COALESCE(EXCLUDED.phone, users.phone), COALESCE(EXCLUDED.name, users.name),
+                            COALESCE(EXCLUDED.locale, users.locale), COALESCE(EXCLUDED.timezone, users.timezone),
+                            COALESCE(EXCLUDED.telegram_chat_id, users.telegram_chat_id), users.attributes || EXCLUDED.attributes)`;
+      return calls.map(() => undefined);
+    },
+    { maxBatch: 100, maxInFlight: 4 },
+  );
   const reader = createBatcher<string[], Map<string, User>>(
     async (calls) => {
       const rows = await sql`SELECT * FROM users WHERE id = ANY(${[...new Set(calls.flat())]}::text[])`;
@@ -87,29 +134,14 @@ export function createUserRepo(sql: Sql) {
      * Merges inline recipients from events into the directory: fields given overwrite, fields
      * absent are kept. One statement for the whole batch.
      */
-    async upsertInline(users: Array<{ id: string } & UserInput>): Promise<void> {
-      if (users.length === 0) return;
-      const rows = users.map((u) => ({
-        id: u.id,
-        email: u.email ?? null,
-        phone: u.phone ?? null,
-        name: u.name ?? null,
-        locale: u.locale ?? null,
-        timezone: u.timezone ?? null,
-        telegram_chat_id: u.telegram_chat_id ?? null,
-        attributes: u.attributes ?? {},
-      }));
-      await sql`
-        INSERT INTO users ${sql(rows as Record<string, unknown>[], "id", ...COLUMNS, "attributes")}
-        ON CONFLICT (id) DO UPDATE SET
-          email = COALESCE(EXCLUDED.email, users.email),
-          phone = COALESCE(EXCLUDED.phone, users.phone),
-          name = COALESCE(EXCLUDED.name, users.name),
-          locale = COALESCE(EXCLUDED.locale, users.locale),
-          timezone = COALESCE(EXCLUDED.timezone, users.timezone),
-          telegram_chat_id = COALESCE(EXCLUDED.telegram_chat_id, users.telegram_chat_id),
-          attributes = users.attributes || EXCLUDED.attributes,
-          updated_at = now()`;
+    /**
+     * Merges inline recipients from events into the directory: fields given overwrite, fields
+     * absent are kept. Calls made at the same time share one statement; the same id twice (in one
+     * event or across events) is merged first, since one INSERT cannot update a row twice.
+     */
+    upsertInline(users: Array<{ id: string } & UserInput>): Promise<void> {
+      if (users.length === 0) return Promise.resolve();
+      return upserter.submit(users);
     },
 
     async remove(id: string): Promise<User | undefined> {
