@@ -269,7 +269,7 @@ class AmqpQueue implements Queue {
     // Serialise first: a body JSON cannot represent is the caller's bug, reported before anything is sent.
     const out = messages.map((m) => ({
       key: topic === "deliveries" ? DELIVERY_KEY : (m.routingKey ?? ""),
-      body: JSON.stringify(m.body) ?? "null",
+      body: m.json ?? JSON.stringify(m.body) ?? "null",
       props: {
         contentType: "application/json",
         deliveryMode: durable ? 2 : 1,

@@ -104,7 +104,7 @@ class EmbeddedQueue implements Queue {
     if (topic === "realtime") return this.broadcast(messages);
     const queue = TOPIC_QUEUE[topic];
     try {
-      await this.insert(queue, messages.map((m) => ({ routingKey: m.routingKey ?? "", messageId: m.messageId ?? null, headers: m.headers ?? {}, body: m.body })));
+      await this.insert(queue, messages.map((m) => ({ routingKey: m.routingKey ?? "", messageId: m.messageId ?? null, headers: m.headers ?? {}, body: m.body, json: m.json })));
       this.ok();
     } catch (err) {
       this.failed(err);
@@ -113,12 +113,12 @@ class EmbeddedQueue implements Queue {
     this.wake(queue);
   }
 
-  async insert(queue: WorkQueue, rows: Array<{ routingKey: string; messageId: string | null; headers: Record<string, unknown>; body: unknown }>, delayMs = 0): Promise<void> {
+  async insert(queue: WorkQueue, rows: Array<{ routingKey: string; messageId: string | null; headers: Record<string, unknown>; body: unknown; json?: string }>, delayMs = 0): Promise<void> {
     await this.sql`
       INSERT INTO queue_messages (queue, routing_key, message_id, headers, body, available_at)
       SELECT ${queue}, r.k, r.m, r.h::jsonb, r.b::jsonb, now() + make_interval(secs => ${delayMs / 1000})
       FROM unnest(${rows.map((r) => r.routingKey)}::text[], ${rows.map((r) => r.messageId)}::text[],
-                  ${rows.map((r) => JSON.stringify(r.headers))}::text[], ${rows.map((r) => JSON.stringify(r.body ?? null))}::text[]) AS r(k, m, h, b)`;
+                  ${rows.map((r) => JSON.stringify(r.headers))}::text[], ${rows.map((r) => r.json ?? JSON.stringify(r.body ?? null))}::text[]) AS r(k, m, h, b)`;
   }
 
   async consume<T = unknown>(queue: WorkQueue, handler: Handler<T>, opts: ConsumeOptions): Promise<Consumer> {

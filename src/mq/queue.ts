@@ -19,6 +19,8 @@ export type WorkQueue = "events" | "deliveries" | "audit" | "dead-letters";
 export interface OutMessage {
   /** JSON-serialisable body. */
   body: unknown;
+  /** The body already serialised (a caller that stored the same JSON elsewhere); used instead of `body`. */
+  json?: string;
   /** Topic routing key: the event name on "events", the user id on "realtime". */
   routingKey?: string;
   /** Stable id; consumers use it for idempotency. */

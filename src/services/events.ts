@@ -151,7 +151,7 @@ export function createEventService(deps: EventServiceDeps) {
       if (err instanceof AppError) throw err;
       return durable(() => Promise.reject(err));
     });
-    const row: NewNotification = { id: event.notification_id, event: event.event, status, payload: event, source: ctx.source, send_at: event.send_at ?? null };
+    const row: NewNotification = { id: event.notification_id, event: event.event, status, payload: event, payloadJson: JSON.stringify(event), source: ctx.source, send_at: event.send_at ?? null };
     const response = { id: event.notification_id, status };
     if (idemKey) {
       const prior = await durable(() => deps.notifications.insertIdempotent(row, ctx.source, idemKey, requestHash, response));

@@ -26,8 +26,8 @@ const SWEEP_AGE_MS = 3_000;
 const SWEEP_EVERY_MS = 1_000;
 const BATCH = 500;
 
-export function toEventMessage(row: { id: string; event: string; payload: AcceptedEvent }): OutMessage {
-  return { body: row.payload, routingKey: row.event, messageId: row.id, headers: { [NOTIFICATION_HEADER]: row.id } };
+export function toEventMessage(row: { id: string; event: string; payload: AcceptedEvent; payloadJson?: string }): OutMessage {
+  return { body: row.payload, json: row.payloadJson, routingKey: row.event, messageId: row.id, headers: { [NOTIFICATION_HEADER]: row.id } };
 }
 
 export function createRelay(deps: { queue: Queue; notifications: NotificationRepo; log: Logger }): Relay {

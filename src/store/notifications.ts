@@ -24,6 +24,8 @@ export interface NewNotification {
   event: string;
   status: "accepted" | "scheduled";
   payload: AcceptedEvent;
+  /** `payload` serialised once, for the INSERT and the publish alike. */
+  payloadJson?: string;
   source: string;
   send_at: string | null;
 }
@@ -100,12 +102,15 @@ export function createNotificationRepo(sql: Sql) {
      */
     async insertMany(items: NewNotification[], opts: { outbox: boolean }): Promise<void> {
       if (items.length === 0) return;
+      // The batch travels as one JSON document built from each payload's existing serialisation:
+      // no second JSON.stringify and no text[] escaping of every payload character by the driver.
+      const doc = `[${items
+        .map((i) => `{"id":${JSON.stringify(i.id)},"event":${JSON.stringify(i.event)},"status":${JSON.stringify(i.status)},"payload":${i.payloadJson ?? JSON.stringify(i.payload)},"source":${JSON.stringify(i.source)},"send_at":${JSON.stringify(i.send_at)}}`)
+        .join(",")}]`;
       const rows = sql`
           INSERT INTO notifications (id, event, status, payload, source, send_at)
-          SELECT id, event, status, payload::jsonb, source, send_at FROM unnest(
-            ${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.event)}::text[], ${items.map((i) => i.status)}::text[],
-            ${items.map((i) => JSON.stringify(i.payload))}::text[], ${items.map((i) => i.source)}::text[],
-            ${items.map((i) => i.send_at)}::timestamptz[]) AS t(id, event, status, payload, source, send_at)
+          SELECT id, event, status, payload, source, send_at
+          FROM jsonb_to_recordset(${doc}::text::jsonb) AS t(id uuid, event text, status text, payload jsonb, source text, send_at timestamptz)
           ON CONFLICT (id) DO NOTHING`;
       if (!opts.outbox) {
         await rows;
