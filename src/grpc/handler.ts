@@ -50,38 +50,54 @@ function callSignal(call: CancellableCall): { signal: AbortSignal; done(): void 
   return { signal: controller.signal, done: () => call.off("cancelled", onCancel) };
 }
 
+/**
+ * The life of one call, unary or streaming alike: token check, the work, one log line and the
+ * metrics, then `ok` or `fail` — unless the client went away, when nobody is listening.
+ */
+function runCall<R>(
+  method: string,
+  log: Logger,
+  checkToken: (md: grpc.Metadata) => void,
+  call: CancellableCall & { metadata: grpc.Metadata },
+  work: (signal: AbortSignal) => Promise<R>,
+  ok: (res: R) => void,
+  fail: (se: ReturnType<typeof toServiceError>) => void,
+): void {
+  const started = performance.now();
+  const ms = () => Math.round(performance.now() - started);
+  const { signal, done } = callSignal(call);
+  Promise.resolve()
+    .then(() => {
+      checkToken(call.metadata);
+      return work(signal);
+    })
+    .then(
+      (res) => {
+        done();
+        if (signal.aborted) return; // grpc-js already ended the call
+        log.debug("grpc call", { method, outcome: "OK", duration_ms: ms() });
+        grpcMetrics.calls.inc({ method, code: "OK" });
+        grpcMetrics.duration.observe({ method }, (performance.now() - started) / 1000);
+        ok(res);
+      },
+      (err: unknown) => {
+        done();
+        if (signal.aborted) {
+          log.debug("grpc call", { method, outcome: "CANCELLED", duration_ms: ms() });
+          return;
+        }
+        const se = toServiceError(err, log, method);
+        log.info("grpc call", { method, outcome: grpc.status[se.code], error: se.details, duration_ms: ms() });
+        grpcMetrics.calls.inc({ method, code: grpc.status[se.code] });
+        fail(se);
+      },
+    );
+}
+
 export function unary<Req, Res>(method: string, deps: HandlerDeps, fn: (req: Req, signal: AbortSignal, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   const checkToken = makeAuthCheck(deps.token, (reason) => deps.onAuthFailure?.(method, reason));
-  const log = deps.log;
   return function handleUnary(call, callback) {
-    const started = performance.now();
-    const { signal, done } = callSignal(call);
-    Promise.resolve()
-      .then(() => {
-        checkToken(call.metadata);
-        return fn(call.request, signal, call);
-      })
-      .then(
-        (res) => {
-          done();
-          if (signal.aborted) return; // nobody is listening; grpc-js already ended the call
-          log.debug("grpc call", { method, outcome: "OK", duration_ms: Math.round(performance.now() - started) });
-          grpcMetrics.calls.inc({ method, code: "OK" });
-          grpcMetrics.duration.observe({ method }, (performance.now() - started) / 1000);
-          callback(null, res);
-        },
-        (err: unknown) => {
-          done();
-          if (signal.aborted) {
-            log.debug("grpc call", { method, outcome: "CANCELLED", duration_ms: Math.round(performance.now() - started) });
-            return;
-          }
-          const se = toServiceError(err, log, method);
-          log.info("grpc call", { method, outcome: grpc.status[se.code], error: se.details, duration_ms: Math.round(performance.now() - started) });
-          grpcMetrics.calls.inc({ method, code: grpc.status[se.code] });
-          callback(se);
-        },
-      );
+    runCall(method, deps.log, checkToken, call, (signal) => fn(call.request, signal, call), (res) => callback(null, res), (se) => callback(se));
   };
 }
 
@@ -91,36 +107,17 @@ export function serverStream<Req, Res>(
   fn: (req: Req, signal: AbortSignal, call: grpc.ServerWritableStream<Req, Res>) => Promise<void>,
 ): grpc.handleServerStreamingCall<Req, Res> {
   const checkToken = makeAuthCheck(deps.token, (reason) => deps.onAuthFailure?.(method, reason));
-  const log = deps.log;
   return function handleServerStream(call) {
-    const started = performance.now();
-    const { signal, done } = callSignal(call);
-    Promise.resolve()
-      .then(() => {
-        checkToken(call.metadata);
-        return fn(call.request, signal, call);
-      })
-      .then(
-        () => {
-          done();
-          if (signal.aborted) return;
-          log.debug("grpc call", { method, outcome: "OK", duration_ms: Math.round(performance.now() - started) });
-          grpcMetrics.calls.inc({ method, code: "OK" });
-          call.end();
-        },
-        (err: unknown) => {
-          done();
-          if (signal.aborted) {
-            log.debug("grpc call", { method, outcome: "CANCELLED", duration_ms: Math.round(performance.now() - started) });
-            return;
-          }
-          const se = toServiceError(err, log, method);
-          log.info("grpc call", { method, outcome: grpc.status[se.code], error: se.details, duration_ms: Math.round(performance.now() - started) });
-          grpcMetrics.calls.inc({ method, code: grpc.status[se.code] });
-          // grpc-js turns an 'error' on a server stream into the call's status (then ends it).
-          call.emit("error", Object.assign(new Error(se.details), se));
-        },
-      );
+    runCall(
+      method,
+      deps.log,
+      checkToken,
+      call,
+      (signal) => fn(call.request, signal, call),
+      () => call.end(),
+      // grpc-js turns an 'error' on a server stream into the call's status (then ends it).
+      (se) => void call.emit("error", Object.assign(new Error(se.details), se)),
+    );
   };
 }
 

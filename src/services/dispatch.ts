@@ -123,18 +123,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     const found = await deps.directory.getMany(ids);
     // Inline fields win for this message even if the directory lookup went elsewhere (gRPC, cache).
     for (const r of inline) {
-      const u = found.get(r.user_id);
-      const merged: User = {
-        id: r.user_id,
-        email: r.email ?? u?.email ?? null,
-        phone: r.phone ?? u?.phone ?? null,
-        name: r.name ?? u?.name ?? null,
-        locale: r.locale ?? u?.locale ?? null,
-        timezone: r.timezone ?? u?.timezone ?? null,
-        telegram_chat_id: r.telegram_chat_id ?? u?.telegram_chat_id ?? null,
-        attributes: { ...(u?.attributes ?? {}), ...(r.attributes ?? {}) },
-      };
-      found.set(r.user_id, merged);
+      found.set(r.user_id, withInline(found.get(r.user_id), r));
     }
     return { users: ids.map((id) => found.get(id)).filter((u): u is User => !!u), missing: ids.filter((id) => !found.has(id)) };
   }
@@ -246,7 +235,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     const users = await deps.directory.getMany(ids);
     for (const id of ids) {
       const r = inline.get(id);
-      if (r && !users.has(id)) users.set(id, { id, email: r.email ?? null, phone: r.phone ?? null, name: r.name ?? null, locale: r.locale ?? null, timezone: r.timezone ?? null, telegram_chat_id: r.telegram_chat_id ?? null, attributes: r.attributes ?? {} });
+      if (r && !users.has(id)) users.set(id, withInline(undefined, r));
     }
     return users;
   }
@@ -365,6 +354,20 @@ export function createDispatcher(deps: DispatcherDeps) {
 function notDue(d: DeliveryRow): boolean {
   if ((d.status !== "retrying" && d.status !== "queued") || !d.next_attempt_at) return false;
   return Date.parse(d.next_attempt_at) - Date.now() > 100;
+}
+
+/** A recipient as an event names it inline: its fields win over the directory's (`u`). */
+function withInline(u: User | undefined, r: InlineRecipient): User {
+  return {
+    id: r.user_id,
+    email: r.email ?? u?.email ?? null,
+    phone: r.phone ?? u?.phone ?? null,
+    name: r.name ?? u?.name ?? null,
+    locale: r.locale ?? u?.locale ?? null,
+    timezone: r.timezone ?? u?.timezone ?? null,
+    telegram_chat_id: r.telegram_chat_id ?? u?.telegram_chat_id ?? null,
+    attributes: { ...(u?.attributes ?? {}), ...(r.attributes ?? {}) },
+  };
 }
 
 function firstDeath(headers: Record<string, unknown>): Record<string, unknown> | undefined {

@@ -3,7 +3,7 @@
  * Format: nk_<8 hex id prefix>_<43 chars base64url secret>.
  */
 import { createHash, randomBytes } from "node:crypto";
-import type { Sql } from "./db.ts";
+import { isoTime, type Sql } from "./db.ts";
 import type { Scope } from "../schemas/api-key.ts";
 
 export interface ApiKeyRecord {
@@ -21,15 +21,14 @@ export function hashKey(key: string): Buffer {
 }
 
 function toRecord(row: Record<string, unknown>): ApiKeyRecord {
-  const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : null);
   return {
     id: String(row.id),
     name: String(row.name),
     prefix: String(row.prefix),
     scopes: row.scopes as Scope[],
-    created_at: iso(row.created_at)!,
-    revoked_at: iso(row.revoked_at),
-    last_used_at: iso(row.last_used_at),
+    created_at: isoTime(row.created_at)!,
+    revoked_at: isoTime(row.revoked_at),
+    last_used_at: isoTime(row.last_used_at),
   };
 }
 

@@ -2,7 +2,7 @@
  * Campaigns and their runs (tables campaigns, campaign_runs). The scheduler's own statements
  * (due slots, leases, fan-out) live beside the code that needs them in src/scheduler/.
  */
-import type { Sql } from "./db.ts";
+import { isoTime, type Sql } from "./db.ts";
 import type { ChannelName } from "../schemas/event.ts";
 import type { AudienceSpec } from "./audience.ts";
 import type { Schedule } from "../scheduler/slots.ts";
@@ -52,7 +52,6 @@ export interface RunRow {
   finished_at: string | null;
 }
 
-const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : (d as string | null) ?? null);
 /** `timestamp` (no zone) columns come back as Dates read in the process zone; we only store UTC wall clocks. */
 const wallMs = (d: unknown) => (d === null || d === undefined ? null : d instanceof Date ? d.getTime() : Date.parse(`${String(d)}Z`));
 
@@ -70,12 +69,12 @@ export function toCampaign(r: Record<string, unknown>): CampaignRow {
     category: (r.category as string) ?? null,
     status: r.status as CampaignStatus,
     cursor_wall: wallMs(r.cursor_wall),
-    next_at: iso(r.next_at),
+    next_at: isoTime(r.next_at),
     next_slot: (r.next_slot as string) ?? null,
     missed_count: Number(r.missed_count ?? 0),
     created_by: (r.created_by as string) ?? null,
-    created_at: iso(r.created_at)!,
-    updated_at: iso(r.updated_at)!,
+    created_at: isoTime(r.created_at)!,
+    updated_at: isoTime(r.updated_at)!,
   };
 }
 
@@ -84,13 +83,13 @@ export function toRun(r: Record<string, unknown>): RunRow {
     id: String(r.id),
     campaign_id: String(r.campaign_id),
     slot: String(r.slot),
-    scheduled_at: iso(r.scheduled_at)!,
+    scheduled_at: isoTime(r.scheduled_at)!,
     status: r.status as RunStatus,
     notification_id: (r.notification_id as string) ?? null,
     recipients: Number(r.recipients ?? 0),
     expanded: Boolean(r.expanded),
-    started_at: iso(r.started_at),
-    finished_at: iso(r.finished_at),
+    started_at: isoTime(r.started_at),
+    finished_at: isoTime(r.finished_at),
   };
 }
 

@@ -46,9 +46,5 @@ export async function migrate(sql: Sql, log?: Logger, migrations: Migration[] = 
   });
 }
 
-export async function pendingMigrations(sql: Sql): Promise<string[]> {
-  const exists = await sql`SELECT to_regclass('schema_migrations') AS t`;
-  if (!exists[0]?.t) return MIGRATIONS.map((m) => m.name);
-  const done = new Set((await sql<{ version: number }[]>`SELECT version FROM schema_migrations`).map((r) => r.version));
-  return MIGRATIONS.filter((m) => !done.has(m.version)).map((m) => m.name);
-}
+/** A timestamptz column as ISO 8601 text (null stays null), the shape every API answer uses. */
+export const isoTime = (d: unknown): string | null => (d instanceof Date ? d.toISOString() : ((d as string | null) ?? null));

@@ -2,7 +2,7 @@
  * Dead letters: deliveries that ran out of attempts and messages the broker gave up on (poison),
  * listed by GET /api/v1/dead-letters and replayable.
  */
-import type { Sql } from "./db.ts";
+import { isoTime, type Sql } from "./db.ts";
 
 export interface DeadLetter {
   id: string;
@@ -14,15 +14,14 @@ export interface DeadLetter {
   replayed_at: string | null;
 }
 
-const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : null);
 const toDeadLetter = (r: Record<string, unknown>): DeadLetter => ({
   id: String(r.id),
   queue: String(r.queue),
   ref_id: (r.ref_id as string) ?? null,
   payload: r.payload,
   reason: String(r.reason),
-  created_at: iso(r.created_at)!,
-  replayed_at: iso(r.replayed_at),
+  created_at: isoTime(r.created_at)!,
+  replayed_at: isoTime(r.replayed_at),
 });
 
 export function createDeadLetterRepo(sql: Sql) {

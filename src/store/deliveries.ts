@@ -2,7 +2,7 @@
  * Deliveries: one per (notification, recipient, channel). The row is the claim that keeps a
  * message from being sent twice: only the worker that moves it to 'sending' may send it.
  */
-import type { Sql } from "./db.ts";
+import { isoTime, type Sql } from "./db.ts";
 import { createBatcher } from "./batcher.ts";
 
 export type DeliveryStatus = "queued" | "sending" | "retrying" | "sent" | "failed" | "skipped";
@@ -50,7 +50,6 @@ export interface NewDelivery {
   next_attempt_at?: Date | null;
 }
 
-const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : (d as string | null) ?? null);
 
 export function toDelivery(row: Record<string, unknown>): DeliveryRow {
   return {
@@ -65,10 +64,10 @@ export function toDelivery(row: Record<string, unknown>): DeliveryRow {
     error: (row.error as string) ?? null,
     content: (row.content as DeliveryContent) ?? null,
     provider: (row.provider as string) ?? null,
-    claimed_until: iso(row.claimed_until),
-    next_attempt_at: iso(row.next_attempt_at),
-    sent_at: iso(row.sent_at),
-    created_at: iso(row.created_at)!,
+    claimed_until: isoTime(row.claimed_until),
+    next_attempt_at: isoTime(row.next_attempt_at),
+    sent_at: isoTime(row.sent_at),
+    created_at: isoTime(row.created_at)!,
   };
 }
 
@@ -148,11 +147,6 @@ export function createDeliveryRepo(sql: Sql) {
         FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.provider)}::text[], ${items.map((i) => i.providerId)}::text[])
           AS t(id, provider, provider_id)
         WHERE d.id = t.id`;
-    },
-
-    async markSent(id: string, provider: string | null, providerId: string | null): Promise<void> {
-      await sql`UPDATE deliveries SET status = 'sent', sent_at = now(), error = NULL, claimed_until = NULL, updated_at = now(),
-                provider = ${provider}, provider_id = ${providerId} WHERE id = ${id}`;
     },
 
     async markFailed(id: string, error: string, provider: string | null): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * Notifications, their outbox rows and idempotency records.
  */
-import type { Sql } from "./db.ts";
+import { isoTime, type Sql } from "./db.ts";
 import { createBatcher } from "./batcher.ts";
 import type { AcceptedEvent } from "../schemas/event.ts";
 
@@ -30,7 +30,6 @@ export interface NewNotification {
   send_at: string | null;
 }
 
-const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : (d as string | null) ?? null);
 
 export function toNotification(row: Record<string, unknown>): NotificationRow {
   return {
@@ -39,9 +38,9 @@ export function toNotification(row: Record<string, unknown>): NotificationRow {
     status: row.status as NotificationStatus,
     payload: row.payload as AcceptedEvent,
     source: (row.source as string) ?? null,
-    send_at: iso(row.send_at),
-    created_at: iso(row.created_at)!,
-    updated_at: iso(row.updated_at)!,
+    send_at: isoTime(row.send_at),
+    created_at: isoTime(row.created_at)!,
+    updated_at: isoTime(row.updated_at)!,
   };
 }
 

@@ -7,6 +7,7 @@ import { ApiKeyInput } from "../../schemas/api-key.ts";
 import { requireScope, type Principal } from "../auth.ts";
 import type { Env } from "../env.ts";
 import { jsonBody } from "../app.ts";
+import { isUuid } from "../../store/notifications.ts";
 import { noteAudit } from "../audit-trail.ts";
 import { page, pageParams } from "../pagination.ts";
 
@@ -27,7 +28,7 @@ export function apiKeyRoutes(api: Hono<Env>, app: App) {
 
   api.delete("/api-keys/:id", requireScope("admin"), async (c) => {
     const id = c.req.param("id");
-    const rec = /^[0-9a-f-]{36}$/i.test(id) ? await app.repos.apiKeys.revoke(id) : undefined;
+    const rec = isUuid(id) ? await app.repos.apiKeys.revoke(id) : undefined;
     if (!rec) throw notFound("api key", id);
     noteAudit(c, { action: "api_key.revoked", target: { type: "api_key", id }, details: { name: rec.name } });
     return c.body(null, 204);

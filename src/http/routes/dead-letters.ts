@@ -6,6 +6,7 @@ import { requireScope } from "../auth.ts";
 import type { Env } from "../env.ts";
 import { page, pageParams } from "../pagination.ts";
 import { NOTIFICATION_HEADER } from "../../services/relay.ts";
+import { isUuid } from "../../store/notifications.ts";
 
 export function deadLetterRoutes(api: Hono<Env>, app: App) {
   api.get("/dead-letters", requireScope("admin"), async (c) => {
@@ -16,7 +17,7 @@ export function deadLetterRoutes(api: Hono<Env>, app: App) {
 
   api.post("/dead-letters/:id/replay", requireScope("admin"), async (c) => {
     const id = c.req.param("id");
-    const dl = /^[0-9a-f-]{36}$/i.test(id) ? await app.repos.deadLetters.get(id) : undefined;
+    const dl = isUuid(id) ? await app.repos.deadLetters.get(id) : undefined;
     if (!dl) throw notFound("dead letter", id);
     if (dl.replayed_at) throw new AppError("CONFLICT", "this dead letter was already replayed");
     if (dl.queue === "deliveries" || dl.queue.includes("deliveries")) {
