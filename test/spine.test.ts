@@ -149,6 +149,16 @@ describe.skipIf(!(await haveServices))("spine: event → e-mail", () => {
     expect(h.smtp.mails.filter((m) => m.to.includes("carol@example.com"))).toHaveLength(2);
   });
 
+  test("an idempotency key older than 24 h is free again", async () => {
+    const body = { event: "x", to: [{ user_id: "i1", email: "i1@example.com" }], title: "t", body: "b", channels: ["email"] };
+    const first = (await (await h.request("/api/v1/events", { method: "POST", json: body, headers: { "Idempotency-Key": "old-1" } })).json()) as { id: string };
+    await h.db.sql`UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old-1'`;
+    const again = await h.request("/api/v1/events", { method: "POST", json: { ...body, body: "other" }, headers: { "Idempotency-Key": "old-1" } });
+    expect(again.status).toBe(202);
+    expect(again.headers.get("Idempotent-Replayed")).toBeNull();
+    expect(((await again.json()) as { id: string }).id).not.toBe(first.id);
+  });
+
   test("SMTP 421 then 250: retried through the delay queue and delivered once", async () => {
     let refused = 0;
     h.smtp.respond = ({ to }) => (to.includes("dave@example.com") && refused++ === 0 ? { code: 421, message: "try again later" } : undefined);

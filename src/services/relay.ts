@@ -25,6 +25,7 @@ export const NOTIFICATION_HEADER = "x-notify-notification-id";
 const SWEEP_AGE_MS = 3_000;
 const SWEEP_EVERY_MS = 1_000;
 const BATCH = 500;
+const PURGE_EVERY_MS = 60_000;
 
 export function toEventMessage(row: { id: string; event: string; payload: AcceptedEvent; payloadJson?: string }): OutMessage {
   return { body: row.payload, json: row.payloadJson, routingKey: row.event, messageId: row.id, headers: { [NOTIFICATION_HEADER]: row.id } };
@@ -65,7 +66,13 @@ export function createRelay(deps: { queue: Queue; notifications: NotificationRep
   };
 
   async function sweep() {
+    let purgedAt = 0;
     while (!abort.signal.aborted) {
+      if (Date.now() - purgedAt > PURGE_EVERY_MS) {
+        purgedAt = Date.now();
+        // Idempotency records live 24 h; without this the table only grows.
+        await deps.notifications.purgeIdempotency().catch((err) => log.debug("idempotency purge failed", { err: String(err) }));
+      }
       try {
         let n: number;
         do {

@@ -130,6 +130,8 @@ export function createNotificationRepo(sql: Sql) {
      */
     async insertIdempotent(item: NewNotification, scope: string, key: string, requestHash: string, response: Record<string, unknown>): Promise<IdempotencyRecord | undefined> {
       return sql.begin(async (tx) => {
+        // A key older than 24 h is free again (SPEC 3.3); the periodic purge may not have run yet.
+        await tx`DELETE FROM idempotency_keys WHERE scope = ${scope} AND key = ${key} AND created_at < now() - interval '24 hours'`;
         const [claimed] = await tx`
           INSERT INTO idempotency_keys (scope, key, request_hash, notification_id, response)
           VALUES (${scope}, ${key}, ${requestHash}, ${item.id}, ${tx.json(response as never)})
