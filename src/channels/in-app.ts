@@ -6,11 +6,13 @@
  * a user's announcements therefore reach every gateway in seq order (a client that resumes from
  * the last id it saw cannot skip an earlier one), and an item is never stored unannounced.
  * Idempotent by delivery id: a resend finds the stored item and announces the same id again.
+ * Concurrent sends are grouped: one transaction and one confirmed publish per batch.
  */
 import * as v from "valibot";
 import { createInboxRepo } from "../store/inbox.ts";
 import type { NotificationSignal, UnreadChangedSignal } from "../realtime/messages.ts";
-import { inboxView, type InboxRow } from "../store/inbox.ts";
+import { inboxView, type InboxRow, type NewInboxItem } from "../store/inbox.ts";
+import { createBatcher } from "../store/batcher.ts";
 import { SendError, type ChannelProvider, type ChannelSender } from "./types.ts";
 
 const Config = v.object({});
@@ -27,29 +29,42 @@ export const inApp: ChannelProvider<Config> = {
     const { sql, queue } = deps;
     if (!sql || !queue) throw new Error("the in_app provider needs the database and the queue (ProviderDeps.sql, ProviderDeps.queue)");
     const inbox = createInboxRepo(sql);
+    const announce = (rows: InboxRow[]) =>
+      queue.publish(
+        "realtime",
+        rows.map((row) => ({ routingKey: row.user_id, messageId: row.id, body: { type: "notification", user_id: row.user_id, seq: row.seq, item: inboxView(row) } satisfies NotificationSignal })),
+      );
+    // The worker's concurrent in-app sends share one transaction and one confirmed publish.
+    const writer = createBatcher<NewInboxItem, InboxRow>(
+      async (items) => {
+        const rows = await inbox.insertMany(items, announce);
+        // Counts are recounted by gateways from committed state, so this goes after the commit.
+        const users = [...new Set([...rows.values()].map((r) => r.user_id))];
+        queue.publish("realtime", users.map((user_id) => ({ routingKey: user_id, body: { type: "unread_changed", user_id } satisfies UnreadChangedSignal }))).catch(() => {});
+        return items.map((i) => rows.get(i.id)!);
+      },
+      { maxBatch: 200, maxInFlight: 2 },
+    );
     return {
       provider: "inbox",
       async send(msg, signal) {
         if (signal.aborted) throw new SendError("send aborted", { permanent: false });
-        const announce = async (row: InboxRow) => {
-          const body: NotificationSignal = { type: "notification", user_id: row.user_id, seq: row.seq, item: inboxView(row) };
-          await queue.publish("realtime", [{ routingKey: row.user_id, body, messageId: row.id }]);
-        };
         let row: InboxRow;
         try {
-          ({ row } = await inbox.insert(
-            { id: msg.deliveryId, user_id: msg.to, notification_id: msg.notificationId, event: msg.event, title: msg.content.title ?? msg.content.subject ?? null, body: msg.content.text ?? null },
-            announce,
-          ));
+          row = await writer.submit({
+            id: msg.deliveryId,
+            user_id: msg.to,
+            notification_id: msg.notificationId,
+            event: msg.event,
+            title: msg.content.title ?? msg.content.subject ?? null,
+            body: msg.content.text ?? null,
+          });
         } catch (err) {
           throw new SendError(`inbox: ${String((err as Error)?.message ?? err)}`, { permanent: false, cause: err });
         }
-        // The count is recounted by gateways from committed state, so this goes after the commit.
-        const changed: UnreadChangedSignal = { type: "unread_changed", user_id: row.user_id };
-        queue.publish("realtime", [{ routingKey: row.user_id, body: changed }]).catch(() => {});
         return { providerId: row.id };
       },
-      async close() {},
+      close: () => writer.drain(),
     };
   },
 };

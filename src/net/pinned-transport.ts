@@ -47,7 +47,7 @@ export type HttpTransport = (req: PinnedRequest) => Promise<RawResponse>;
  * Kept-alive connections, pooled by the pinned IP and port (and servername for TLS): a webhook
  * receiver that gets thousands of deliveries should not pay a TCP (and TLS) handshake for each.
  */
-const AGENT_OPTIONS = { keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 64, maxFreeSockets: 16, timeout: 60_000 };
+const AGENT_OPTIONS = { keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 64, maxFreeSockets: 64, timeout: 60_000 };
 const httpAgent = new HttpAgent(AGENT_OPTIONS);
 const httpsAgent = new HttpsAgent(AGENT_OPTIONS);
 

@@ -82,7 +82,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   // Sends finishing together share one UPDATE (group write); alone, one goes out at once.
   const sentWriter = createBatcher<{ id: string; provider: string | null; providerId: string | null }, void>(
     async (items) => (await deps.deliveries.markSentMany(items), items.map(() => undefined)),
-    { maxBatch: 500, maxInFlight: 4 },
+    { maxBatch: 500, maxInFlight: 1 },
   );
 
   async function template(key: string): Promise<StoredTemplate | undefined> {

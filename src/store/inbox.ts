@@ -60,28 +60,43 @@ export function inboxView(r: InboxRow): InboxItem {
 export function createInboxRepo(sql: Sql) {
   return {
     /**
-     * Stores an item unless one with this id exists (then returns the existing one). The per-user
-     * lock makes seq order equal commit order. `beforeCommit` runs while the lock is held (the
-     * realtime announcement, so announcements of one user leave in seq order); if it throws,
-     * nothing is stored.
+     * Stores items unless one with the same id exists (then the existing one is returned). Under
+     * per-user advisory locks, taken in one fixed order so two batches cannot deadlock, so that seq
+     * order is commit order. `beforeCommit` runs while the locks are held (the realtime
+     * announcements, so a user's announcements leave in seq order); if it throws, nothing is
+     * stored. One transaction for the whole batch: the worker's concurrent in-app sends share it.
      */
-    async insert(item: NewInboxItem, beforeCommit?: (row: InboxRow) => Promise<void>): Promise<{ row: InboxRow; inserted: boolean }> {
+    async insertMany(items: NewInboxItem[], beforeCommit?: (rows: InboxRow[]) => Promise<void>): Promise<Map<string, InboxRow>> {
+      const unique = [...new Map(items.map((i) => [i.id, i])).values()];
+      if (unique.length === 0) return new Map();
       return sql.begin(async (tx) => {
-        await tx`SELECT pg_advisory_xact_lock(${INBOX_LOCK_SPACE}, hashtext(${item.user_id}))`;
-        const data =
-          item.data !== undefined
-            ? tx`${JSON.stringify(item.data)}::jsonb`
-            : tx`coalesce((SELECT payload->'data' FROM notifications WHERE id = ${item.notification_id}), '{}'::jsonb)`;
-        const [row] = await tx`
+        const users = [...new Set(unique.map((i) => i.user_id))];
+        await tx`SELECT pg_advisory_xact_lock(${INBOX_LOCK_SPACE}, h) FROM (SELECT DISTINCT hashtext(u) AS h FROM unnest(${users}::text[]) AS u ORDER BY 1) AS s`;
+        const inserted = await tx`
+          WITH input AS (
+            SELECT * FROM unnest(${unique.map((i) => i.id)}::uuid[], ${unique.map((i) => i.user_id)}::text[], ${unique.map((i) => i.notification_id)}::uuid[],
+                                 ${unique.map((i) => i.event)}::text[], ${unique.map((i) => i.title)}::text[], ${unique.map((i) => i.body)}::text[],
+                                 ${unique.map((i) => (i.data === undefined ? null : JSON.stringify(i.data)))}::text[])
+                     WITH ORDINALITY AS t(id, user_id, nid, event, title, body, data, ord)
+          ), fresh AS (
+            SELECT i.* FROM input i WHERE NOT EXISTS (SELECT 1 FROM inbox_items x WHERE x.id = i.id)
+          ), heads AS (
+            SELECT u AS user_id, (SELECT coalesce(max(seq), 0) FROM inbox_items WHERE user_id = u) AS head
+            FROM (SELECT DISTINCT user_id AS u FROM fresh) AS s
+          )
           INSERT INTO inbox_items (id, user_id, seq, notification_id, event, title, body, data)
-          SELECT ${item.id}, ${item.user_id}, coalesce(max(seq), 0) + 1, ${item.notification_id}, ${item.event},
-                 ${item.title}, ${item.body}, ${data}
-          FROM inbox_items WHERE user_id = ${item.user_id}
+          SELECT f.id, f.user_id, h.head + row_number() OVER (PARTITION BY f.user_id ORDER BY f.ord), f.nid, f.event, f.title, f.body,
+                 coalesce(f.data::jsonb, (SELECT n.payload->'data' FROM notifications n WHERE n.id = f.nid), '{}'::jsonb)
+          FROM fresh f JOIN heads h USING (user_id)
+          ORDER BY f.user_id, f.ord
           ON CONFLICT (id) DO NOTHING
           RETURNING *`;
-        const result = row ? { row: toInboxRow(row), inserted: true } : { row: toInboxRow((await tx`SELECT * FROM inbox_items WHERE id = ${item.id}`)[0]!), inserted: false };
-        await beforeCommit?.(result.row);
-        return result;
+        const rows = new Map(inserted.map((r) => [String(r.id), toInboxRow(r)]));
+        const existing = unique.filter((i) => !rows.has(i.id)).map((i) => i.id);
+        if (existing.length) for (const r of await tx`SELECT * FROM inbox_items WHERE id = ANY(${existing}::uuid[])`) rows.set(String(r.id), toInboxRow(r));
+        // Announcements in the order the items came, which per user is seq order.
+        await beforeCommit?.(unique.flatMap((i) => rows.get(i.id) ?? []));
+        return rows;
       });
     },
 

@@ -50,7 +50,9 @@ export async function runBinary(args: string[], env: Record<string, string>): Pr
 export async function startNotify(role: string, env: Record<string, string>, opts: { readyTimeoutMs?: number } = {}): Promise<NotifyProcess> {
   const port = await freePort();
   const portVar = role.includes("gateway") || role === "all" ? "NOTIFY_HTTP_PORT" : "NOTIFY_ADMIN_PORT";
-  const proc = Bun.spawn([BINARY, `--role=${role}`], {
+  // NOTIFY_BENCH_EXEC="bun --cpu-prof-md --cpu-prof-dir=/tmp/prof src/main.ts" profiles a bench's notify from source.
+  const exec = process.env.NOTIFY_BENCH_EXEC?.split(" ").filter(Boolean) ?? [BINARY];
+  const proc = Bun.spawn([...exec, `--role=${role}`], {
     env: { PATH: process.env.PATH ?? "", NOTIFY_LOG_LEVEL: "info", NOTIFY_HTTP_HOST: "127.0.0.1", ...env, [portVar]: String(port) },
     stdout: "pipe",
     stderr: "pipe",
