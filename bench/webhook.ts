@@ -1,20 +1,29 @@
 /**
- * Webhook channel end to end (issue 3 target: ≥ 5k deliveries/s), beside the raw HTTP-sink rate
+ * Webhook and in-app channels end to end (issue 3 target: ≥ 5k deliveries/s), beside the raw limit
  * measured in the same run:
- *   raw:  this process POSTs signed-size JSON bodies straight to the sink (fetch, keep-alive, C in flight);
- *   e2e:  POST /events (R recipients each, channel webhook) → compiled notify (all roles) → RabbitMQ →
- *         worker → SSRF-safe client → the same sink. Rate = deliveries received / time from the first
- *         POST to the last receipt.
+ *   webhook raw: this process POSTs signed-size JSON bodies straight to the sink (fetch, keep-alive, C in flight);
+ *   webhook e2e: POST /events (R recipients each, channel webhook) → compiled notify (all roles) →
+ *                RabbitMQ → worker → SSRF-safe client → the same sink.
+ *   in_app raw:  announcement-sized messages published with confirms to the realtime exchange (C in flight);
+ *   in_app e2e:  POST /events (R recipients each, channel in_app) → notify → worker → inbox row committed
+ *                and announced → received here from the realtime exchange, as a gateway receives it.
+ *   Rate = deliveries received / time from the first POST to the last receipt.
  *
- *   bun run build && bun bench/webhook.ts [deliveries=20000] [recipients-per-event=100]
+ *   bun run build && bun bench/webhook.ts [deliveries=100000] [recipients-per-event=100] [webhook|in_app]
  */
 import { ensureBinary, startNotify } from "../test/support/binary.ts";
 import { createTestDb, createTestVhost } from "../test/support/services.ts";
 import { generateWebhookSecret } from "../src/net/webhook-signature.ts";
 import { fmt, sampleRss } from "./support/stats.ts";
+import { createAmqpQueue } from "../src/mq/amqp.ts";
+import { createLogger } from "../src/runtime/log.ts";
+import type { Queue } from "../src/mq/queue.ts";
+import { realtimeSignals } from "../src/realtime/messages.ts";
 
-const TOTAL = Number(process.argv[2] ?? 20_000);
+const TOTAL = Number(process.argv[2] ?? 100_000);
 const PER_EVENT = Number(process.argv[3] ?? 100);
+const CHANNEL = (process.argv[4] ?? "webhook") as "webhook" | "in_app";
+if (CHANNEL !== "webhook" && CHANNEL !== "in_app") throw new Error("channel: webhook or in_app");
 const TARGET = 5_000;
 const KEY = "bench-admin-key-0123456789abcdef";
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
@@ -48,8 +57,34 @@ async function rawRate(n: number): Promise<number> {
 
 await ensureBinary();
 const [db, vhost] = await Promise.all([createTestDb({ migrate: false }), createTestVhost()]);
+/** Confirmed publishes of announcement-sized messages to the realtime exchange, C in flight. */
+async function rawPublishRate(mq: Queue, n: number): Promise<number> {
+  const item = { id: Bun.randomUUIDv7(), event: "bench.in_app", title: "Bench", body: "x".repeat(150), data: {}, read: false, archived: false, created_at: new Date().toISOString() };
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next++ < n) await mq.publish("realtime", [{ routingKey: "raw", body: { type: "notification", user_id: "raw", seq: next, item }, messageId: `raw${next}` }]);
+    }),
+  );
+  return n / ((performance.now() - started) / 1000);
+}
+
+let mq: Queue | undefined;
 try {
-  const raw = await rawRate(Math.min(TOTAL, 20_000));
+  let raw: number;
+  if (CHANNEL === "in_app") {
+    mq = await createAmqpQueue({ url: vhost.url, log: createLogger("warn"), instanceId: "bench" });
+    const consumer = await mq.subscribe("realtime", (m) => {
+      if (m.routingKey === "raw") return;
+      const n = (realtimeSignals(m.body) ?? []).filter((s) => s.type === "notification").length;
+      if (n === 0) return;
+      received += n;
+      lastAt = performance.now();
+    });
+    raw = await rawPublishRate(mq, Math.min(TOTAL, 20_000));
+    void consumer;
+  } else raw = await rawRate(Math.min(TOTAL, 20_000));
   received = 0;
   const notify = await startNotify("all", {
     NOTIFY_DATABASE_URL: db.url,
@@ -70,8 +105,8 @@ try {
     Array.from({ length: 8 }, async () => {
       while (e < events) {
         const i = e++;
-        const to = Array.from({ length: PER_EVENT }, (_, j) => ({ user_id: `b${i}-${j}`, attributes: { webhook_url: `${sinkUrl}/hook` } }));
-        const res = await fetch(`${base}/events`, { method: "POST", headers, body: JSON.stringify({ event: "bench.webhook", to, channels: ["webhook"], title: "Bench", body: "x".repeat(150) }) });
+        const to = Array.from({ length: PER_EVENT }, (_, j) => (CHANNEL === "webhook" ? { user_id: `b${i}-${j}`, attributes: { webhook_url: `${sinkUrl}/hook` } } : { user_id: `b${i}-${j}`, name: "Bench" }));
+        const res = await fetch(`${base}/events`, { method: "POST", headers, body: JSON.stringify({ event: `bench.${CHANNEL}`, to, channels: [CHANNEL], title: "Bench", body: "x".repeat(150) }) });
         if (res.status !== 202) throw new Error(`POST /events: ${res.status} ${await res.text()}`);
       }
     }),
@@ -82,11 +117,12 @@ try {
   const seconds = (lastAt - started) / 1000;
   const rate = received / seconds;
   const peak = await rss.stop();
-  console.log(`raw HTTP sink (fetch, ${CONCURRENCY} in flight):   ${fmt(raw)} req/s`);
-  console.log(`webhook end to end (${fmt(want)} deliveries, ${PER_EVENT}/event): ${fmt(rate)} deliveries/s in ${fmt(seconds, 2)} s (${fmt((rate / raw) * 100, 1)}% of raw; target ≥ ${fmt(TARGET)}/s: ${rate >= TARGET ? "met" : "NOT met"})`);
+  console.log(CHANNEL === "webhook" ? `raw HTTP sink (fetch, ${CONCURRENCY} in flight):   ${fmt(raw)} req/s` : `raw publish with confirms to the realtime exchange (${CONCURRENCY} in flight): ${fmt(raw)} msg/s`);
+  console.log(`${CHANNEL} end to end (${fmt(want)} deliveries, ${PER_EVENT}/event): ${fmt(rate)} deliveries/s in ${fmt(seconds, 2)} s (${fmt((rate / raw) * 100, 1)}% of raw; target ≥ ${fmt(TARGET)}/s: ${rate >= TARGET ? "met" : "NOT met"})`);
   console.log(`received ${fmt(received)}/${fmt(want)}; peak RSS notify ${fmt(peak.notify ?? 0)} MB`);
   await notify.kill("SIGTERM");
 } finally {
+  await mq?.close();
   sink.stop(true);
   await Promise.allSettled([db.drop(), vhost.drop()]);
 }

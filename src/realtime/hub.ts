@@ -11,7 +11,7 @@
 import type { Server } from "bun";
 import type { App } from "../app.ts";
 import type { Consumer } from "../mq/queue.ts";
-import { isRealtimeSignal, notificationFrame, unreadCountFrame, type NotificationSignal } from "./messages.ts";
+import { notificationFrame, realtimeSignals, unreadCountFrame, type NotificationSignal, type RealtimeSignal } from "./messages.ts";
 import { realtimeMetrics } from "./metrics.ts";
 
 export const userTopic = (userId: string) => `user:${userId}`;
@@ -35,11 +35,13 @@ export function createHub(app: App) {
 
   const hasLocal = (userId: string) => (server?.subscriberCount(userTopic(userId)) ?? 0) > 0 || listeners.has(userId) || holders.has(userId);
 
-  function onSignal(body: unknown): void {
-    if (!isRealtimeSignal(body)) {
-      log.warn("realtime message ignored: not a signal");
-      return;
-    }
+  function onMessage(body: unknown): void {
+    const signals = realtimeSignals(body);
+    if (!signals) log.warn("realtime message ignored: not a signal");
+    else for (const s of signals) onSignal(s);
+  }
+
+  function onSignal(body: RealtimeSignal): void {
     realtimeMetrics.signals.inc({ type: body.type });
     const uid = body.user_id;
     if (body.type === "notification") {
@@ -73,7 +75,7 @@ export function createHub(app: App) {
   return {
     async start(s: Server<unknown>): Promise<void> {
       server = s;
-      consumer = await app.queue.subscribe("realtime", (msg) => onSignal(msg.body));
+      consumer = await app.queue.subscribe("realtime", (msg) => onMessage(msg.body));
     },
     async stop(): Promise<void> {
       await consumer?.stop();
@@ -102,8 +104,8 @@ export function createHub(app: App) {
         if (set.size === 0) listeners.delete(userId);
       };
     },
-    /** For tests: signals are processed in-process without the broker. */
-    onSignal,
+    /** For tests: messages are processed in-process without the broker. */
+    onSignal: onMessage,
   };
 }
 

@@ -22,6 +22,22 @@ export interface UnreadChangedSignal {
 
 export type RealtimeSignal = NotificationSignal | UnreadChangedSignal;
 
+/**
+ * Several signals in one broker message, in order (a worker's batch of in-app items: one message
+ * instead of one per item; every gateway receives every message, routing keys select nothing).
+ */
+export interface SignalBatch {
+  type: "batch";
+  signals: RealtimeSignal[];
+}
+
+/** The signals a realtime message carries: one, or a batch's, in order; none if it is malformed. */
+export function realtimeSignals(x: unknown): RealtimeSignal[] | undefined {
+  const m = x as Partial<SignalBatch> | null;
+  if (m && typeof m === "object" && m.type === "batch" && Array.isArray(m.signals)) return m.signals.every(isRealtimeSignal) ? m.signals : undefined;
+  return isRealtimeSignal(x) ? [x] : undefined;
+}
+
 export function isRealtimeSignal(x: unknown): x is RealtimeSignal {
   const m = x as Partial<RealtimeSignal> | null;
   if (!m || typeof m !== "object" || typeof m.user_id !== "string") return false;
