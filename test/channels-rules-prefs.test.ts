@@ -135,6 +135,30 @@ describe.skipIf(!(await haveServices))("rules, preferences, unsubscribe", () => 
     clock = () => new Date();
   });
 
+  test("quiet hours past the event's expires_at: skipped with the reason; already expired: skipped; expires_at before send_at: 422", async () => {
+    await h.request("/api/v1/users/q2", { method: "PUT", json: { email: "q2@example.com", timezone: "Asia/Tokyo" } });
+    await h.request("/api/v1/users/q2/preferences", { method: "PUT", json: { quiet_hours: { start: "22:00", end: "08:00" } } });
+    // 23:00 in Tokyo: nine hours of quiet left, the offer ends in one.
+    clock = () => new Date("2026-05-01T14:00:00Z");
+    try {
+      const soon = new Date(Date.now() + 3_600_000).toISOString();
+      const [skipped] = await deliveries(await post({ event: "flash", to: ["q2"], channels: ["email"], title: "Flash", body: "b", expires_at: soon }));
+      expect(skipped).toMatchObject({ status: "skipped", error: expect.stringContaining("past the event's expires_at") });
+      // Ends after the window: waits like any other.
+      const later = new Date(Date.now() + 86_400_000).toISOString();
+      expect((await deliveries(await post({ event: "flash", to: ["q2"], channels: ["email"], title: "Flash2", body: "b", expires_at: later }), (d) => d.status === "queued"))[0].status).toBe("queued");
+    } finally {
+      clock = () => new Date();
+    }
+    const past = new Date(Date.now() - 1000).toISOString();
+    const [expired] = await deliveries(await post({ event: "flash", to: [{ user_id: "q3", email: "q3@example.com" }], channels: ["email"], title: "Old", body: "b", expires_at: past }));
+    expect(expired).toMatchObject({ status: "skipped", error: expect.stringContaining("expired at") });
+    expect(h.smtp.mails.filter((m) => m.subject === "Flash" || m.subject === "Old")).toHaveLength(0);
+    const bad = await h.request("/api/v1/events", { method: "POST", json: { event: "flash", to: ["q2"], channels: ["email"], title: "t", send_at: "2030-01-02T00:00:00Z", expires_at: "2030-01-01T00:00:00Z" } });
+    expect(bad.status).toBe(422);
+    expect((await json(bad)).error.details).toEqual([{ path: "expires_at", message: "must be after send_at" }]);
+  });
+
   test("unsubscribe round trip: List-Unsubscribe headers, page without login, one-click POST, next mail skipped", async () => {
     await post({ event: "n", to: [{ user_id: "un1", email: "un1@example.com" }], channels: ["email"], category: "news", title: "Issue 1", body: "b" });
     const mail = await mailTo("un1@example.com");

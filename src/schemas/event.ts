@@ -31,6 +31,8 @@ export const EventInput = v.strictObject({
   category: v.optional(Key),
   priority: v.optional(v.picklist(PRIORITIES, `must be one of ${PRIORITIES.join(", ")}`), "normal"),
   send_at: v.optional(Timestamp),
+  /** Not worth sending after this: a delivery that would go out later (quiet hours, a late schedule) is skipped. */
+  expires_at: v.optional(Timestamp),
   idempotency_key: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(255))),
   /** Free-form message without a template. */
   title: v.optional(v.pipe(v.string(), v.maxLength(1000))),

@@ -117,6 +117,9 @@ export function createEventService(deps: EventServiceDeps) {
     if (template && !(await templateExists(template))) {
       throw new AppError("UNKNOWN_TEMPLATE", `template ${template} does not exist`, { details: [{ path: "template", message: "unknown template" }] });
     }
+    if (ev.expires_at && ev.send_at && Date.parse(ev.expires_at) <= Date.parse(ev.send_at)) {
+      throw new AppError("VALIDATION_FAILED", "expires_at must be after send_at", { details: [{ path: "expires_at", message: "must be after send_at" }] });
+    }
     const now = new Date();
     let status: "accepted" | "scheduled" = "accepted";
     if (ev.send_at) {

@@ -2,7 +2,8 @@
  * Preferences as a use-case: read and replace a user's preferences (called by the API-key route
  * and, for end users, by the JWT routes of issue 4 with the caller's own id), and the worker's
  * screen deciding per recipient and channel: opted out → skipped with the reason; quiet hours →
- * sent when they end (priority "critical" goes at once); e-mail gets a one-click unsubscribe link.
+ * sent when they end (priority "critical" goes at once), or skipped when they end after the event's
+ * expires_at; past expires_at → skipped; e-mail gets a one-click unsubscribe link.
  */
 import type { AcceptedEvent, ChannelName } from "../schemas/event.ts";
 import { parse } from "../schemas/common.ts";
@@ -53,6 +54,8 @@ export function createPreferenceScreen(deps: ScreenDeps) {
     const prefs = await deps.preferences.get(user.id);
     const category = event.category ?? DEFAULT_CATEGORY;
     if (isOptedOut(prefs.opt_outs, category, channel)) return { skip: `opted out of ${category} on ${channel}` };
+    const expires = event.expires_at ? Date.parse(event.expires_at) : Infinity;
+    if (Date.now() >= expires) return { skip: `expired at ${event.expires_at} before it could be sent` };
     if (event.priority === "critical") return undefined;
     const out: Screening = {};
     if (channel === "email" && deps.unsubscribe) {
@@ -63,6 +66,9 @@ export function createPreferenceScreen(deps: ScreenDeps) {
       const until = quietUntil(prefs.quiet_hours, prefs.quiet_hours.timezone ?? user.timezone ?? "UTC", t);
       // The injected clock says what time it is for the recipient; the wait it implies runs on real time.
       if (until) out.deferUntil = new Date(Date.now() + (until.getTime() - t.getTime()));
+      if (out.deferUntil && out.deferUntil.getTime() > expires) {
+        return { skip: `quiet hours until ${out.deferUntil.toISOString()}, past the event's expires_at ${event.expires_at}` };
+      }
     }
     return out.meta || out.deferUntil ? out : undefined;
   };
