@@ -13,6 +13,14 @@ describe("quiet hours", () => {
     expect(quietUntil(night, "UTC", new Date("2026-03-10T07:59:30Z"))?.toISOString()).toBe("2026-03-10T08:00:00.000Z");
     expect(quietUntil(night, "UTC", new Date("2026-03-10T08:00:00Z"))).toBeUndefined();
   });
+  test("on the nights the clocks change, the wait ends at the local end time", () => {
+    // Berlin, 29 March 2026: 02:00 CET → 03:00 CEST. 23:00 CET (22:00Z) until 08:00 CEST (06:00Z): 7 h, not 9.
+    expect(quietUntil(night, "Europe/Berlin", new Date("2026-03-28T22:00:00Z"))?.toISOString()).toBe("2026-03-29T06:00:00.000Z");
+    // 25 October 2026: 03:00 CEST → 02:00 CET. 23:00 CEST (21:00Z) until 08:00 CET (07:00Z): 10 h.
+    expect(quietUntil(night, "Europe/Berlin", new Date("2026-10-24T21:00:00Z"))?.toISOString()).toBe("2026-10-25T07:00:00.000Z");
+    // An end inside the skipped hour (02:30 does not exist on 29 March): the hour after it, 03:30 CEST.
+    expect(quietUntil({ start: "01:00", end: "02:30" }, "Europe/Berlin", new Date("2026-03-29T00:30:00Z"))?.toISOString()).toBe("2026-03-29T01:30:00.000Z");
+  });
   test("a daytime window", () => {
     const q = { start: "12:00", end: "14:00" };
     expect(quietUntil(q, "UTC", new Date("2026-03-10T13:00:00Z"))?.toISOString()).toBe("2026-03-10T14:00:00.000Z");

@@ -1,7 +1,8 @@
 /**
  * Quiet hours: a daily window in the recipient's time zone ("22:00"–"08:00" wraps midnight)
- * during which non-critical messages wait. Computed on wall-clock minutes; on a day the clocks
- * change, the wait may be an hour longer or shorter than the window says.
+ * during which non-critical messages wait until the end time, as the recipient's clock shows it:
+ * on a night the clocks change, the wait is an hour shorter or longer, and the end is still 08:00.
+ * An end time that does not exist that night (it falls in the skipped hour) is the hour after it.
  */
 import type { QuietHours } from "../schemas/preferences.ts";
 
@@ -27,5 +28,15 @@ export function quietUntil(q: QuietHours, timeZone: string, now: Date): Date | u
   const inside = start < end ? minutes >= start && minutes < end : minutes >= start || minutes < end;
   if (!inside) return undefined;
   const left = (end - minutes + 1440) % 1440;
-  return new Date(now.getTime() + left * 60_000 - seconds * 1000 - now.getMilliseconds());
+  let until = new Date(now.getTime() + left * 60_000 - seconds * 1000 - now.getMilliseconds());
+  // Wall-clock arithmetic is off by the offset change if one happens before the end: correct by
+  // what the clock says at the candidate (twice: the correction itself can cross the change).
+  for (let i = 0; i < 2; i++) {
+    const off = ((end - localClock(until, timeZone).minutes + 720 + 1440) % 1440) - 720;
+    if (off === 0) break;
+    const shifted = new Date(until.getTime() + off * 60_000);
+    if (shifted.getTime() <= now.getTime()) break;
+    until = shifted;
+  }
+  return until;
 }
