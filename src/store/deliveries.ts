@@ -97,7 +97,7 @@ export function createDeliveryRepo(sql: Sql) {
       const byId = new Map(rows.map((r) => [r.id, r]));
       return calls.map((c) => c.items.flatMap((i) => byId.get(i.id) ?? []));
     },
-    { maxBatch: 200, maxInFlight: 4 },
+    { maxBatch: 200, maxInFlight: 1 },
   );
 
   return {

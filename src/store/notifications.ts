@@ -74,7 +74,7 @@ export function createNotificationRepo(sql: Sql) {
         return st;
       });
     },
-    { maxBatch: 500, maxInFlight: 4 },
+    { maxBatch: 500, maxInFlight: 1 },
   );
   // Cheap tests first: a campaign run's notification has a million deliveries and settle runs
   // after each send. The status test and NOT EXISTS (answered by the partial index
@@ -92,7 +92,7 @@ export function createNotificationRepo(sql: Sql) {
       const byId = new Map(rows.map((r) => [String(r.id), r.status as NotificationStatus]));
       return ids.map((id) => byId.get(id));
     },
-    { maxBatch: 500, maxInFlight: 4 },
+    { maxBatch: 500, maxInFlight: 1 },
   );
   return {
     /**

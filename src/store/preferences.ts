@@ -29,7 +29,7 @@ export function createPreferenceRepo(sql: Sql) {
       const byId = new Map(rows.map((r) => [String(r.user_id), toPreferences(r)]));
       return ids.map((id) => byId.get(id) ?? DEFAULT_PREFERENCES);
     },
-    { maxBatch: 500, maxInFlight: 4 },
+    { maxBatch: 500, maxInFlight: 1 },
   );
 
   return {

@@ -82,7 +82,7 @@ export function createUserRepo(sql: Sql) {
                             COALESCE(EXCLUDED.telegram_chat_id, users.telegram_chat_id), users.attributes || EXCLUDED.attributes)`;
       return calls.map(() => undefined);
     },
-    { maxBatch: 100, maxInFlight: 4 },
+    { maxBatch: 100, maxInFlight: 1 },
   );
   const reader = createBatcher<string[], Map<string, User>>(
     async (calls) => {
@@ -90,7 +90,7 @@ export function createUserRepo(sql: Sql) {
       const all = new Map(rows.map((r) => [String(r.id), toUser(r)]));
       return calls.map(() => all);
     },
-    { maxBatch: 100, maxInFlight: 4 },
+    { maxBatch: 100, maxInFlight: 1 },
   );
   return {
     async get(id: string): Promise<User | undefined> {
