@@ -1,7 +1,7 @@
 /**
  * Campaign run fan-out: expand the audience in batches, write each batch's ledger (deliveries,
- * unique per notification, user and channel) in one statement, and publish {delivery_id} jobs
- * to the "deliveries" topic with confirms. The worker's ordinary delivery path sends them.
+ * unique per notification, user and channel) in one statement, and publish delivery jobs (packs
+ * of ids, services/delivery-jobs.ts) to the "deliveries" topic with confirms. The worker's ordinary delivery path sends them.
  *
  * Exactly once per recipient:
  * - the run is leased (lease_owner/lease_until, renewed with every batch); a replica that loses
@@ -29,6 +29,7 @@ import type { NotificationRepo } from "../store/notifications.ts";
 import type { StoredTemplate, TemplateRepo } from "../store/templates.ts";
 import type { User } from "../store/users.ts";
 import { instantOf } from "./slots.ts";
+import { deliveryJobs } from "../services/delivery-jobs.ts";
 import { schedulerMetrics } from "./metrics.ts";
 
 export type AudienceSource = (audience: AudienceSpec, batchSize: number, signal: AbortSignal) => AsyncIterable<User[]>;
@@ -176,7 +177,7 @@ export function createFanOut(deps: FanOutDeps) {
 
   async function publish(ids: string[]): Promise<void> {
     if (!ids.length) return;
-    await deps.queue.publish("deliveries", ids.map((id) => ({ body: { delivery_id: id }, messageId: `${id}:campaign` })));
+    await deps.queue.publish("deliveries", deliveryJobs(ids, "campaign"));
     schedulerMetrics.published.inc(ids.length);
   }
 

@@ -26,6 +26,7 @@ import type { User, UserRepo } from "../store/users.ts";
 import { backoffMs } from "./backoff.ts";
 import { createBatcher } from "../store/batcher.ts";
 import { NOTIFICATION_HEADER } from "./relay.ts";
+import { jobIds } from "./delivery-jobs.ts";
 import type { EventService } from "./events.ts";
 
 export interface UserDirectory {
@@ -310,28 +311,40 @@ export function createDispatcher(deps: DispatcherDeps) {
     }
   }
 
-  /** A delivery job: a retry, a campaign fan-out, a replay or the reaper. */
-  async function handleDelivery(msg: InMessage<{ delivery_id?: string }>): Promise<Outcome> {
-    const id = msg.body?.delivery_id;
-    if (typeof id !== "string") return dead("delivery job without delivery_id");
+  /**
+   * A delivery job: a retry, a replay, or a pack of deliveries (campaign fan-out, the reaper). A
+   * pack's deliveries are read, claimed and recorded together; each is still claimed on its own
+   * row, so a redelivered pack sends only what no one has sent or holds.
+   */
+  async function handleDelivery(msg: InMessage<unknown>): Promise<Outcome> {
+    const ids = jobIds(msg.body);
+    if (!ids) return dead("delivery job without delivery_id or delivery_ids");
     try {
-      const d = await deps.deliveries.get(id);
-      if (!d) return dead(`delivery ${id} not found`);
-      if (d.status === "sent" || d.status === "failed" || d.status === "skipped") return ack;
-      if (notDue(d)) return retry(Date.parse(d.next_attempt_at!) - Date.now(), "not due yet");
-      const claimed = await deps.deliveries.claim(id, claimMs);
-      if (!claimed) return ack; // someone else holds it; if they die, the reaper republishes it
-      const n = await deps.notifications.get(claimed.notification_id);
-      if (!n || n.status === "cancelled") {
-        await deps.deliveries.markFailed(id, "notification cancelled", null);
-        return ack;
-      }
-      const users = await usersFor([claimed], n.payload);
-      await sends.run(() => send(claimed, n.payload, users.get(claimed.user_id)));
-      await deps.notifications.settle(claimed.notification_id);
+      const rows = await deps.deliveries.getMany(ids);
+      if (rows.length === 0) return dead(`deliver${ids.length === 1 ? `y ${ids[0]}` : `ies ${ids[0]}… (${ids.length})`} not found`);
+      const open = rows.filter((d) => d.status !== "sent" && d.status !== "failed" && d.status !== "skipped");
+      const later = open.filter(notDue);
+      const claimed = await deps.deliveries.claimMany(open.filter((d) => !notDue(d)).map((d) => d.id), claimMs);
+      const byNotification = new Map<string, DeliveryRow[]>();
+      for (const d of claimed) byNotification.set(d.notification_id, [...(byNotification.get(d.notification_id) ?? []), d]);
+      await Promise.all(
+        [...byNotification].map(async ([nid, ds]) => {
+          const n = await deps.notifications.get(nid);
+          if (!n || n.status === "cancelled") {
+            await Promise.all(ds.map((d) => deps.deliveries.markFailed(d.id, "notification cancelled", null)));
+            return;
+          }
+          const users = await usersFor(ds, n.payload);
+          await Promise.all(ds.map((d) => sends.run(() => send(d, n.payload, users.get(d.user_id)))));
+          await deps.notifications.settle(nid);
+        }),
+      );
+      // Not due yet (a pack rarely mixes): the whole job comes back when the first one is due;
+      // by then the rest are sent and are skipped.
+      if (later.length) return retry(Math.min(...later.map((d) => Date.parse(d.next_attempt_at!))) - Date.now(), "not due yet");
       return ack;
     } catch (err) {
-      log.warn("delivery job failed, will retry", { delivery_id: id, err: String(err) });
+      log.warn("delivery job failed, will retry", { delivery_ids: ids.length > 3 ? `${ids[0]}… (${ids.length})` : ids.join(","), err: String(err) });
       return retry(backoffMs(Math.min(msg.redeliveries + 1, 4)), String(err));
     }
   }
@@ -340,7 +353,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   async function handleDeadLetter(msg: InMessage<unknown>): Promise<Outcome> {
     const reason = String(msg.headers["x-notify-dead-reason"] ?? firstDeathReason(msg.headers) ?? "delivery limit reached");
     const source = String(msg.headers["x-notify-source-queue"] ?? firstDeathQueue(msg.headers) ?? "unknown");
-    const ref = typeof msg.headers[NOTIFICATION_HEADER] === "string" ? (msg.headers[NOTIFICATION_HEADER] as string) : (msg.body as { delivery_id?: string })?.delivery_id ?? null;
+    const ref = typeof msg.headers[NOTIFICATION_HEADER] === "string" ? (msg.headers[NOTIFICATION_HEADER] as string) : (jobIds(msg.body)?.[0] ?? null);
     await deps.deadLetters.add(source, ref, { body: msg.body, headers: msg.headers, routing_key: msg.routingKey }, reason);
     metrics.deadLettered.inc({ queue: source });
     log.warn("message dead-lettered", { queue: source, reason, ref_id: ref });

@@ -9,6 +9,7 @@ import type { Logger } from "../runtime/log.ts";
 import { delay } from "../runtime/lifecycle.ts";
 import type { Queue } from "../mq/queue.ts";
 import type { Sql } from "../store/db.ts";
+import { deliveryJobs } from "./delivery-jobs.ts";
 
 /** A delivery untouched this long while open is presumed orphaned. Longer than any retry publish takes. */
 const ORPHAN_AFTER_S = 60;
@@ -32,7 +33,7 @@ export function startReaper(deps: { sql: Sql; queue: Queue; log: Logger; everyMs
             LIMIT 500 FOR UPDATE SKIP LOCKED`;
           if (!rows.length) return;
           const ids = rows.map((r) => String(r.id));
-          await deps.queue.publish("deliveries", ids.map((id) => ({ body: { delivery_id: id }, messageId: `${id}:reap` })));
+          await deps.queue.publish("deliveries", deliveryJobs(ids, "reap"));
           await tx`UPDATE deliveries SET updated_at = now() WHERE id = ANY(${ids}::uuid[])`;
           deps.log.info("reaper republished orphaned deliveries", { count: ids.length });
         });

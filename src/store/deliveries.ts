@@ -125,17 +125,29 @@ export function createDeliveryRepo(sql: Sql) {
       return row ? toDelivery(row) : undefined;
     },
 
+    async getMany(ids: string[]): Promise<DeliveryRow[]> {
+      if (ids.length === 0) return [];
+      const rows = await sql`SELECT * FROM deliveries WHERE id = ANY(${ids}::uuid[])`;
+      return rows.map(toDelivery);
+    },
+
     /**
      * Claims a delivery for sending: from queued/retrying, or from 'sending' whose claim expired
      * (its worker died). Counts the attempt. Returns undefined when someone else holds it or it is done.
      */
     async claim(id: string, claimMs: number): Promise<DeliveryRow | undefined> {
-      const [row] = await sql`
+      return (await this.claimMany([id], claimMs))[0];
+    },
+
+    /** claim() for many deliveries in one statement; returns those this call claimed. */
+    async claimMany(ids: string[], claimMs: number): Promise<DeliveryRow[]> {
+      if (ids.length === 0) return [];
+      const rows = await sql`
         UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now(),
           claimed_until = now() + make_interval(secs => ${claimMs / 1000})
-        WHERE id = ${id} AND (status IN ('queued','retrying') OR (status = 'sending' AND claimed_until < now()))
+        WHERE id = ANY(${ids}::uuid[]) AND (status IN ('queued','retrying') OR (status = 'sending' AND claimed_until < now()))
         RETURNING *`;
-      return row ? toDelivery(row) : undefined;
+      return rows.map(toDelivery);
     },
 
     /** Many deliveries sent, one statement: the worker's group write (see dispatch.ts). */

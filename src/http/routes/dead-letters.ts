@@ -7,6 +7,7 @@ import type { Env } from "../env.ts";
 import { page, pageParams } from "../pagination.ts";
 import { NOTIFICATION_HEADER } from "../../services/relay.ts";
 import { isUuid } from "../../store/notifications.ts";
+import { deliveryJobs, jobIds } from "../../services/delivery-jobs.ts";
 
 export function deadLetterRoutes(api: Hono<Env>, app: App) {
   api.get("/dead-letters", requireScope("admin"), async (c) => {
@@ -21,9 +22,12 @@ export function deadLetterRoutes(api: Hono<Env>, app: App) {
     if (!dl) throw notFound("dead letter", id);
     if (dl.replayed_at) throw new AppError("CONFLICT", "this dead letter was already replayed");
     if (dl.queue === "deliveries" || dl.queue.includes("deliveries")) {
-      const deliveryId = dl.ref_id ?? (dl.payload as { delivery_id?: string })?.delivery_id;
-      if (deliveryId) await app.repos.deliveries.requeue(deliveryId);
-      await app.queue.publish("deliveries", [{ body: { delivery_id: deliveryId }, messageId: `${deliveryId}:replay:${dl.id}` }]);
+      // A job the broker dead-lettered carries its ids in the message body (one, or a pack); a
+      // delivery the worker gave up on is the ref itself.
+      const p = dl.payload as { body?: unknown } | null;
+      const ids = jobIds(p?.body) ?? jobIds(p) ?? (dl.ref_id ? [dl.ref_id] : []);
+      for (const deliveryId of ids) await app.repos.deliveries.requeue(deliveryId);
+      await app.queue.publish("deliveries", deliveryJobs(ids, `replay:${dl.id}`));
     } else {
       const p = dl.payload as { body?: unknown; headers?: Record<string, unknown>; routing_key?: string };
       const nid = p.headers?.[NOTIFICATION_HEADER];
