@@ -25,7 +25,9 @@ export async function startWorker(app: App, opts: { directory?: UserDirectory; h
   const prefetch = app.config.workerConcurrency;
   const consumers = [
     await app.queue.consume("events", dispatcher.handleEvent, { prefetch }),
-    await app.queue.consume("deliveries", dispatcher.handleDelivery, { prefetch }),
+    // A delivery job may be a pack of JOB_PACK deliveries: fewer of them in hand keep memory bounded
+    // (sends are limited by the concurrency anyway) while single retries still run side by side.
+    await app.queue.consume("deliveries", dispatcher.handleDelivery, { prefetch: Math.min(prefetch, 16) }),
     await app.queue.consume("dead-letters", dispatcher.handleDeadLetter, { prefetch: 10 }),
   ];
   const stopReaper = startReaper({ sql: app.sql, queue: app.queue, log: app.log });
