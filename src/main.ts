@@ -5,12 +5,11 @@ import pkg from "../package.json" with { type: "json" };
 import { parseArgs, UsageError, USAGE } from "./cli.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./runtime/log.ts";
-import { createSql, migrate } from "./store/db.ts";
 import { runRoles } from "./roles/run.ts";
 import { ChannelConfigError } from "./channels/registry.ts";
 import { StartupError } from "./roles/context.ts";
 import { runAuditVerify } from "./audit/cli.ts";
-import { runExport, runImport, runOutbox } from "./embedded/commands.ts";
+import { runExport, runImport, runMigrate, runOutbox } from "./embedded/commands.ts";
 
 async function main(argv: string[]): Promise<number> {
   let args;
@@ -48,20 +47,8 @@ async function main(argv: string[]): Promise<number> {
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { err }));
 
   switch (args.command) {
-    case "migrate": {
-      if (!config.databaseUrl) {
-        process.stderr.write("notify: NOTIFY_DATABASE_URL is required for migrate\n");
-        return 2;
-      }
-      const sql = createSql(config.databaseUrl, { max: 1 });
-      try {
-        const r = await migrate(sql, log);
-        process.stdout.write(`migrations: ${r.applied.length ? `applied ${r.applied.join(", ")}` : "up to date"} (schema version ${r.current})\n`);
-        return 0;
-      } finally {
-        await sql.end({ timeout: 5 });
-      }
-    }
+    case "migrate":
+      return runMigrate(config, log);
     case "healthcheck":
       return healthcheck(config);
     case "audit":

@@ -158,6 +158,31 @@ describe("edge mode: the compiled binary with no services configured", () => {
     }
   });
 
+  test("`notify migrate` and `notify audit verify` work on the embedded store; both refuse a data dir in use", async () => {
+    const env = { NOTIFY_DATA_DIR: dir, NOTIFY_LOG_LEVEL: "warn" };
+    const m = await runBinary(["migrate"], env);
+    expect(m.stdout).toContain("up to date");
+    expect(m.stdout).toContain("embedded store");
+    expect(m.code).toBe(0);
+    const v = await runBinary(["audit", "verify"], env);
+    expect(v.code).toBe(0);
+    expect(v.stdout + v.stderr).toMatch(/intact|ok|verified/i);
+    const fresh = join(dir, "other");
+    const created = await runBinary(["migrate"], { ...env, NOTIFY_DATA_DIR: fresh });
+    expect(created.stdout).toContain("applied 0001_init");
+    expect(created.code).toBe(0);
+    const running = await startNotify("all", { NOTIFY_DATA_DIR: fresh, NOTIFY_LOG_LEVEL: "warn" }, { readyTimeoutMs: 30_000 });
+    try {
+      for (const args of [["migrate"], ["audit", "verify"]]) {
+        const r = await runBinary(args, { ...env, NOTIFY_DATA_DIR: fresh });
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain("in use by process");
+      }
+    } finally {
+      expect(await running.kill("SIGTERM")).toBe(0);
+    }
+  });
+
   test.skipIf(!services)("export from the embedded store → import into a real PostgreSQL", async () => {
     const file = join(dir, "export.jsonl");
     const ex = await runBinary(["export", file], { NOTIFY_DATA_DIR: dir, NOTIFY_LOG_LEVEL: "warn" });

@@ -3,16 +3,25 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../runtime/log.ts";
 import { openAuditStore } from "./open-store.ts";
 import { verifyCommand } from "./verify.ts";
+import { withDatabaseUrl } from "../embedded/commands.ts";
+import { DataDirInUseError } from "../embedded/store.ts";
 
-export async function runAuditVerify(config: Config, _log: Logger): Promise<number> {
-  if (!config.mongoUrl && !config.databaseUrl) {
-    process.stderr.write("notify: audit verify needs NOTIFY_MONGO_URL or NOTIFY_DATABASE_URL\n");
-    return 2;
-  }
-  const store = await openAuditStore({ databaseUrl: config.databaseUrl, mongoUrl: config.mongoUrl });
+/** The store notify itself writes to: MongoDB when configured, else PostgreSQL, else the embedded store. */
+export async function runAuditVerify(config: Config, log: Logger): Promise<number> {
+  const verify = async (databaseUrl: string | undefined) => {
+    const store = await openAuditStore({ databaseUrl, mongoUrl: config.mongoUrl });
+    try {
+      return await verifyCommand(store);
+    } finally {
+      await store.close();
+    }
+  };
+  if (config.mongoUrl || config.databaseUrl) return verify(config.databaseUrl);
   try {
-    return await verifyCommand(store);
-  } finally {
-    await store.close();
+    return await withDatabaseUrl(config, log, verify);
+  } catch (err) {
+    if (!(err instanceof DataDirInUseError)) throw err;
+    process.stderr.write(`notify: ${err.message}\n`);
+    return 2;
   }
 }

@@ -1,26 +1,48 @@
 /**
- * The data commands of the CLI: `notify outbox`, `notify export [file]`, `notify import <file>`.
- * Export and import work on NOTIFY_DATABASE_URL when set, else on the embedded store under
- * NOTIFY_DATA_DIR (which must not be in use by a running notify: it is locked to one process).
+ * The data commands of the CLI: `notify migrate`, `notify outbox`, `notify export [file]`,
+ * `notify import <file>` (and the database behind `notify audit verify`). They work on
+ * NOTIFY_DATABASE_URL when set, else on the embedded store under NOTIFY_DATA_DIR (which must not be
+ * in use by a running notify: it is locked to one process).
  */
 import { createWriteStream } from "node:fs";
 import type { Config } from "../config.ts";
 import type { Logger } from "../runtime/log.ts";
-import { createSql, type Sql } from "../store/db.ts";
+import { createSql, migrate, type Sql } from "../store/db.ts";
 import { runOutbox } from "./outbox-cli.ts";
 import { DataDirInUseError, startEmbeddedStore } from "./store.ts";
 import { exportData, importData, readLines, TransferError } from "./transfer.ts";
 
 export { runOutbox };
 
-async function withDatabase<T>(config: Config, log: Logger, fn: (sql: Sql) => Promise<T>): Promise<T> {
+/** A PostgreSQL URL for `fn`: NOTIFY_DATABASE_URL, else the embedded store, opened for the call. */
+export async function withDatabaseUrl<T>(config: Config, log: Logger, fn: (url: string) => Promise<T>): Promise<T> {
   const store = config.databaseUrl ? undefined : await startEmbeddedStore({ dataDir: config.dataDir, log });
-  const sql = createSql(config.databaseUrl ?? store!.url, { max: 1 });
   try {
-    return await fn(sql);
+    return await fn(config.databaseUrl ?? store!.url);
   } finally {
-    await sql.end({ timeout: 5 });
     await store?.close();
+  }
+}
+
+async function withDatabase<T>(config: Config, log: Logger, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  return withDatabaseUrl(config, log, async (url) => {
+    const sql = createSql(url, { max: 1 });
+    try {
+      return await fn(sql);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+}
+
+export async function runMigrate(config: Config, log: Logger): Promise<number> {
+  try {
+    const r = await withDatabase(config, log, (sql) => migrate(sql, log));
+    const where = config.databaseUrl ? "" : ` in the embedded store under ${config.dataDir}`;
+    process.stdout.write(`migrations: ${r.applied.length ? `applied ${r.applied.join(", ")}` : "up to date"} (schema version ${r.current})${where}\n`);
+    return 0;
+  } catch (err) {
+    return fail(err);
   }
 }
 
