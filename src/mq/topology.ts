@@ -31,7 +31,7 @@ export interface WorkQueueSpec {
    * consumer would loop forever. After this many redeliveries it goes to notify.dead.
    */
   deliveryLimit: number;
-  /** Retry delays offered for this queue; a retry picks the smallest one at least as long as asked. */
+  /** Retry delays offered for this queue, ascending; a retry picks the longest one not longer than asked (retryLevel). */
   retryDelaysMs: number[];
 }
 
@@ -52,9 +52,14 @@ export function retryQueueName(queue: WorkQueueSpec, delayMs: number): string {
   return `${queue.name}.retry.${delayMs >= 60_000 ? `${delayMs / 60_000}m` : `${delayMs / 1000}s`}`;
 }
 
-/** The smallest offered level that is at least `delayMs` (or the largest one). */
+/**
+ * The largest offered level not longer than `delayMs` (the smallest level for shorter delays). A
+ * message never comes back later than asked: one that is early finds its work not due yet and asks
+ * again for the rest (a claim expiring in 35 s waits 30 s + 5 s, not the 120 s level).
+ */
 export function retryLevel(queue: WorkQueueSpec, delayMs: number): number {
-  return queue.retryDelaysMs.find((d) => d >= delayMs) ?? queue.retryDelaysMs[queue.retryDelaysMs.length - 1]!;
+  const levels = queue.retryDelaysMs;
+  return levels.findLast((d) => d <= delayMs) ?? levels[0]!;
 }
 
 /** Header carrying the reason a message was dead-lettered by a handler. */
