@@ -66,6 +66,7 @@ describe.skipIf(!(await haveServices))("packed delivery jobs through the worker"
     const { ids } = await ledger(3, () => "retrying", due);
     await h.app.queue.publish("deliveries", deliveryJobs(ids, "later"));
     await waitFor(() => mailsFor(ids).length === 3, { what: "three mails after the wait", timeoutMs: 15_000 });
-    for (const m of mailsFor(ids)) expect(m.receivedAt).toBeGreaterThanOrEqual(due.getTime() - 50);
+    // The worker counts a delivery due within 100 ms of its time (dispatch.ts notDue).
+    for (const m of mailsFor(ids)) expect(m.receivedAt).toBeGreaterThanOrEqual(due.getTime() - 100);
   });
 });
