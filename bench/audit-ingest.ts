@@ -144,18 +144,23 @@ async function viaConsumerDrain(sql: Sql, n: number): Promise<number | string> {
     const store = createPgAuditStore({ sql });
     const t = performance.now();
     const consumer = await createAuditConsumer({ queue, store, log, batchSize: BATCH, flushMs: 50 });
-    for (;;) {
-      const [{ c }] = (await sql`SELECT count(*)::int AS c FROM audit_records`) as unknown as [{ c: number }];
-      if (c >= n) break;
-      if (performance.now() - t > 300_000) throw new Error(`drain stalled at ${c}/${n}`);
-      await Bun.sleep(10);
-    }
+    await untilStored(sql, n, t, "drain", 10);
     const ms = performance.now() - t;
     await consumer.stop();
     return ms;
   } finally {
     await queue.close();
     await vhost.drop();
+  }
+}
+
+/** Waits until `n` audit records are stored; a run stuck for 5 minutes is an error. */
+async function untilStored(sql: Sql, n: number, started: number, what: string, everyMs: number): Promise<void> {
+  for (;;) {
+    const [{ c }] = (await sql`SELECT count(*)::int AS c FROM audit_records`) as unknown as [{ c: number }];
+    if (c >= n) return;
+    if (performance.now() - started > 300_000) throw new Error(`${what} stalled at ${c}/${n}`);
+    await Bun.sleep(everyMs);
   }
 }
 
@@ -182,12 +187,7 @@ async function viaPipeline(sql: Sql, n: number): Promise<number | string> {
       // Let the publisher's loop run between bursts, as request handlers would.
       if (i % 5_000 === 4_999) await Bun.sleep(0);
     }
-    for (;;) {
-      const [{ c }] = (await sql`SELECT count(*)::int AS c FROM audit_records`) as unknown as [{ c: number }];
-      if (c >= n) break;
-      if (performance.now() - t > 300_000) throw new Error(`pipeline stalled at ${c}/${n}`);
-      await Bun.sleep(20);
-    }
+    await untilStored(sql, n, t, "pipeline", 20);
     const ms = performance.now() - t;
     await pub.stop();
     await consumer.stop();

@@ -10,7 +10,7 @@
  */
 import * as v from "valibot";
 import { createInboxRepo } from "../store/inbox.ts";
-import type { NotificationSignal, SignalBatch, UnreadChangedSignal } from "../realtime/messages.ts";
+import { signalsMessage, type NotificationSignal, type UnreadChangedSignal } from "../realtime/messages.ts";
 import { inboxView, type InboxRow, type NewInboxItem } from "../store/inbox.ts";
 import { createBatcher } from "../store/batcher.ts";
 import { SendError, type ChannelProvider, type ChannelSender } from "./types.ts";
@@ -31,23 +31,14 @@ export const inApp: ChannelProvider<Config> = {
     const inbox = createInboxRepo(sql);
     // One message per batch, items in seq order per user (gateways take every realtime message).
     const announce = (rows: InboxRow[]) =>
-      queue.publish("realtime", [
-        {
-          routingKey: rows.length === 1 ? rows[0]!.user_id : "batch",
-          body: {
-            type: "batch",
-            signals: rows.map((row): NotificationSignal => ({ type: "notification", user_id: row.user_id, seq: row.seq, item: inboxView(row) })),
-          } satisfies SignalBatch,
-        },
-      ]);
+      queue.publish("realtime", [signalsMessage(rows.map((row): NotificationSignal => ({ type: "notification", user_id: row.user_id, seq: row.seq, item: inboxView(row) })))]);
     // The worker's concurrent in-app sends share one transaction and one confirmed publish.
     const writer = createBatcher<NewInboxItem, InboxRow>(
       async (items) => {
         const rows = await inbox.insertMany(items, announce);
         // Counts are recounted by gateways from committed state, so this goes after the commit.
         const users = [...new Set([...rows.values()].map((r) => r.user_id))];
-        const changed = users.map((user_id): UnreadChangedSignal => ({ type: "unread_changed", user_id }));
-        queue.publish("realtime", [{ routingKey: users.length === 1 ? users[0]! : "batch", body: { type: "batch", signals: changed } satisfies SignalBatch }]).catch(() => {});
+        queue.publish("realtime", [signalsMessage(users.map((user_id): UnreadChangedSignal => ({ type: "unread_changed", user_id })))]).catch(() => {});
         return items.map((i) => rows.get(i.id)!);
       },
       { maxBatch: 200, maxInFlight: 2 },

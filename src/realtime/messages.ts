@@ -31,6 +31,11 @@ export interface SignalBatch {
   signals: RealtimeSignal[];
 }
 
+/** The realtime message for these signals (published as one, in order). */
+export function signalsMessage(signals: RealtimeSignal[]): { routingKey: string; body: SignalBatch } {
+  return { routingKey: signals.length === 1 ? signals[0]!.user_id : "batch", body: { type: "batch", signals } };
+}
+
 /** The signals a realtime message carries: one, or a batch's, in order; none if it is malformed. */
 export function realtimeSignals(x: unknown): RealtimeSignal[] | undefined {
   const m = x as Partial<SignalBatch> | null;

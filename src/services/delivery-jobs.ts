@@ -5,11 +5,11 @@
  * worker claims, sends and records a pack's deliveries together.
  */
 import type { OutMessage } from "../mq/queue.ts";
+import { isUuid } from "../store/notifications.ts";
 
 export const JOB_PACK = 100;
 /** Anything longer is not a job we wrote. */
 const MAX_IDS = 1000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Jobs for these deliveries, JOB_PACK per message; `tag` makes message ids distinct per purpose. */
 export function deliveryJobs(ids: string[], tag: string): OutMessage[] {
@@ -29,8 +29,8 @@ export function deliveryJobs(ids: string[], tag: string): OutMessage[] {
 export function jobIds(body: unknown): string[] | undefined {
   const b = body as { delivery_id?: unknown; delivery_ids?: unknown } | null;
   if (!b || typeof b !== "object") return undefined;
-  if (typeof b.delivery_id === "string") return UUID.test(b.delivery_id) ? [b.delivery_id] : undefined;
+  if (typeof b.delivery_id === "string") return isUuid(b.delivery_id) ? [b.delivery_id] : undefined;
   const ids = b.delivery_ids;
   if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_IDS) return undefined;
-  return ids.every((id) => typeof id === "string" && UUID.test(id)) ? [...new Set(ids as string[])] : undefined;
+  return ids.every((id) => typeof id === "string" && isUuid(id)) ? [...new Set(ids as string[])] : undefined;
 }

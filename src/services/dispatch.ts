@@ -18,7 +18,7 @@ import { ack, dead, retry, type InMessage, type Outcome, type Queue } from "../m
 import type { AcceptedEvent, ChannelName, InlineRecipient } from "../schemas/event.ts";
 import type { ChannelRuntime } from "../channels/registry.ts";
 import { sendWithFailover } from "../channels/failover.ts";
-import type { DeliveryContent, DeliveryRepo, DeliveryRow, NewDelivery } from "../store/deliveries.ts";
+import { OPEN_DELIVERY, type DeliveryContent, type DeliveryRepo, type DeliveryRow, type NewDelivery } from "../store/deliveries.ts";
 import type { DeadLetterRepo } from "../store/dead-letters.ts";
 import type { NotificationRepo } from "../store/notifications.ts";
 import type { TemplateRepo, StoredTemplate } from "../store/templates.ts";
@@ -26,7 +26,7 @@ import type { User, UserRepo } from "../store/users.ts";
 import { backoffMs } from "./backoff.ts";
 import { createBatcher } from "../store/batcher.ts";
 import { NOTIFICATION_HEADER } from "./relay.ts";
-import { jobIds } from "./delivery-jobs.ts";
+import { deliveryJobs, jobIds } from "./delivery-jobs.ts";
 import type { EventService } from "./events.ts";
 
 export interface UserDirectory {
@@ -202,18 +202,17 @@ export function createDispatcher(deps: DispatcherDeps) {
         }
       }
       const deferred = inserted.filter((d) => d.status === "queued");
-      if (deferred.length) await deps.queue.publish("deliveries", deferred.map((d) => ({ body: { delivery_id: d.id }, messageId: `${d.id}:deferred` })));
+      if (deferred.length) await deps.queue.publish("deliveries", deliveryJobs(deferred.map((d) => d.id), "deferred"));
       let toSend: DeliveryRow[] = inserted.filter((d) => d.status === "sending");
       let heldUntil = 0;
       if (!firstTime) {
         // A redelivery: pick up whatever an earlier attempt left open (its claim expired or never taken).
         const mine = new Set(toSend.map((d) => d.id));
         const open = (await deps.deliveries.listByNotification(nid)).filter((d) => !mine.has(d.id) && (d.status === "queued" || d.status === "sending") && !notDue(d));
-        for (const d of open) {
-          const c = await deps.deliveries.claim(d.id, claimMs);
-          if (c) toSend.push(c);
-          else if (d.claimed_until) heldUntil = Math.max(heldUntil, Date.parse(d.claimed_until));
-        }
+        const claimed = await deps.deliveries.claimMany(open.map((d) => d.id), claimMs);
+        toSend.push(...claimed);
+        const got = new Set(claimed.map((d) => d.id));
+        for (const d of open) if (!got.has(d.id) && d.claimed_until) heldUntil = Math.max(heldUntil, Date.parse(d.claimed_until));
       }
       // The recipients just resolved; only deliveries left by an earlier attempt need a lookup.
       const users = toSend.every((d) => planUsers.has(d.user_id)) ? planUsers : await usersFor(toSend, event);
@@ -280,7 +279,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       await deps.deliveries.markDeferred(d.id, outcome.reason, at);
       metrics.deliveries.inc({ channel: d.channel, outcome: "deferred" });
       dlog.info("delivery deferred", { outcome: "deferred", reason: outcome.reason, retry_at: at.toISOString() });
-      await deps.queue.publish("deliveries", [{ body: { delivery_id: d.id }, messageId: `${d.id}:${d.attempts}:deferred` }]).catch((err) =>
+      await deps.queue.publish("deliveries", deliveryJobs([d.id], `${d.attempts}:deferred`)).catch((err) =>
         dlog.warn("deferral publish failed; reaper will pick it up", { err: String(err) }),
       );
       return;
@@ -305,7 +304,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       metrics.deliveries.inc({ channel: d.channel, outcome: "retry" });
       dlog.info("delivery will retry", { outcome: "retry", error: e.message, retry_in_ms: wait, duration_ms });
       // If this publish fails the reaper finds the row (status retrying, due) and publishes it again.
-      await deps.queue.publish("deliveries", [{ body: { delivery_id: d.id }, messageId: `${d.id}:${d.attempts}` }]).catch((err) =>
+      await deps.queue.publish("deliveries", deliveryJobs([d.id], String(d.attempts))).catch((err) =>
         dlog.warn("retry publish failed; reaper will pick it up", { err: String(err) }),
       );
     }
@@ -322,11 +321,16 @@ export function createDispatcher(deps: DispatcherDeps) {
     try {
       const rows = await deps.deliveries.getMany(ids);
       if (rows.length === 0) return dead(`deliver${ids.length === 1 ? `y ${ids[0]}` : `ies ${ids[0]}… (${ids.length})`} not found`);
-      const open = rows.filter((d) => d.status !== "sent" && d.status !== "failed" && d.status !== "skipped");
-      const later = open.filter(notDue);
-      const claimed = await deps.deliveries.claimMany(open.filter((d) => !notDue(d)).map((d) => d.id), claimMs);
+      const due: string[] = [];
+      const later: DeliveryRow[] = [];
+      for (const d of rows) if (OPEN_DELIVERY.includes(d.status)) (notDue(d) ? later.push(d) : due.push(d.id));
+      const claimed = await deps.deliveries.claimMany(due, claimMs);
       const byNotification = new Map<string, DeliveryRow[]>();
-      for (const d of claimed) byNotification.set(d.notification_id, [...(byNotification.get(d.notification_id) ?? []), d]);
+      for (const d of claimed) {
+        const group = byNotification.get(d.notification_id);
+        if (group) group.push(d);
+        else byNotification.set(d.notification_id, [d]);
+      }
       await Promise.all(
         [...byNotification].map(async ([nid, ds]) => {
           const n = await deps.notifications.get(nid);

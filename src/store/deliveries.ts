@@ -50,7 +50,6 @@ export interface NewDelivery {
   next_attempt_at?: Date | null;
 }
 
-
 export function toDelivery(row: Record<string, unknown>): DeliveryRow {
   return {
     id: String(row.id),
@@ -103,10 +102,6 @@ export function createDeliveryRepo(sql: Sql) {
   return {
     /**
      * Inserts deliveries that do not exist yet. Rows inserted as 'sending' count their first attempt
-     * and carry a claim of `claimMs`. Returns only the rows this call inserted.
-     */
-    /**
-     * Inserts deliveries that do not exist yet. Rows inserted as 'sending' count their first attempt
      * and carry a claim of `claimMs`. Returns only the rows this call inserted. Calls made at the
      * same time (one per event the worker is processing) share one statement.
      */
@@ -132,14 +127,10 @@ export function createDeliveryRepo(sql: Sql) {
     },
 
     /**
-     * Claims a delivery for sending: from queued/retrying, or from 'sending' whose claim expired
-     * (its worker died). Counts the attempt. Returns undefined when someone else holds it or it is done.
+     * Claims deliveries for sending, in one statement: from queued/retrying, or from 'sending' whose
+     * claim expired (its worker died). Counts the attempt. Returns those this call claimed: the rest
+     * someone else holds, or they are done.
      */
-    async claim(id: string, claimMs: number): Promise<DeliveryRow | undefined> {
-      return (await this.claimMany([id], claimMs))[0];
-    },
-
-    /** claim() for many deliveries in one statement; returns those this call claimed. */
     async claimMany(ids: string[], claimMs: number): Promise<DeliveryRow[]> {
       if (ids.length === 0) return [];
       const rows = await sql`

@@ -3,6 +3,7 @@
  * another user matches nothing, exactly like an id that does not exist.
  */
 import type { Sql } from "./db.ts";
+import { isUuid } from "./notifications.ts";
 
 export interface InboxItem {
   id: string;
@@ -163,4 +164,3 @@ export function createInboxRepo(sql: Sql) {
 
 export type InboxRepo = ReturnType<typeof createInboxRepo>;
 
-const isUuid = (s: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);

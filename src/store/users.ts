@@ -50,19 +50,24 @@ function mergeInline(users: Array<{ id: string } & UserInput>): Array<{ id: stri
   return [...byId.values()];
 }
 
+/** The users row for an input: every column present, unknown ones NULL. */
+function userRow(id: string, u: UserInput) {
+  return {
+    id,
+    email: u.email ?? null,
+    phone: u.phone ?? null,
+    name: u.name ?? null,
+    locale: u.locale ?? null,
+    timezone: u.timezone ?? null,
+    telegram_chat_id: u.telegram_chat_id ?? null,
+    attributes: u.attributes ?? {},
+  };
+}
+
 export function createUserRepo(sql: Sql) {
   const upserter = createBatcher<Array<{ id: string } & UserInput>, void>(
     async (calls) => {
-      const rows = mergeInline(calls.flat()).map((u) => ({
-        id: u.id,
-        email: u.email ?? null,
-        phone: u.phone ?? null,
-        name: u.name ?? null,
-        locale: u.locale ?? null,
-        timezone: u.timezone ?? null,
-        telegram_chat_id: u.telegram_chat_id ?? null,
-        attributes: u.attributes ?? {},
-      }));
+      const rows = mergeInline(calls.flat()).map((u) => userRow(u.id, u));
       // The WHERE skips rows that would not change: a recipient named in every event is not
       // rewritten every time.
       await sql`
@@ -109,18 +114,8 @@ export function createUserRepo(sql: Sql) {
     async put(id: string, input: UserInput): Promise<{ user: User; created: boolean; before?: User }> {
       return sql.begin(async (tx) => {
         const [prev] = await tx`SELECT * FROM users WHERE id = ${id} FOR UPDATE`;
-        const values = {
-          id,
-          email: input.email ?? null,
-          phone: input.phone ?? null,
-          name: input.name ?? null,
-          locale: input.locale ?? null,
-          timezone: input.timezone ?? null,
-          telegram_chat_id: input.telegram_chat_id ?? null,
-          attributes: input.attributes ?? {},
-        };
         const [row] = await tx`
-          INSERT INTO users ${tx(values as Record<string, unknown>)}
+          INSERT INTO users ${tx(userRow(id, input) as Record<string, unknown>)}
           ON CONFLICT (id) DO UPDATE SET
             email = EXCLUDED.email, phone = EXCLUDED.phone, name = EXCLUDED.name, locale = EXCLUDED.locale,
             timezone = EXCLUDED.timezone, telegram_chat_id = EXCLUDED.telegram_chat_id,
