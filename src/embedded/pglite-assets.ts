@@ -15,7 +15,7 @@ export interface PgliteAssets {
 }
 
 async function inflate(path: string): Promise<Uint8Array<ArrayBuffer>> {
-  return Bun.zstdDecompressSync(new Uint8Array(await Bun.file(path).arrayBuffer())) as Uint8Array<ArrayBuffer>;
+  return (await Bun.zstdDecompress(new Uint8Array(await Bun.file(path).arrayBuffer()))) as Uint8Array<ArrayBuffer>;
 }
 
 /** initdb is only needed for a fresh data directory: skipping it saves start-up time otherwise. */

@@ -1,15 +1,15 @@
 /**
- * Embedded storage (SPEC 6): PGlite — PostgreSQL compiled to wasm, running in this process —
- * persisted under NOTIFY_DATA_DIR/pg and served on a loopback socket (pg-server.ts), so the same
- * postgres.js repositories and the same SQL migrations run unchanged. One process owns a data
- * directory at a time: a second one would corrupt it, so it is refused.
+ * Embedded storage (SPEC 6): PGlite — PostgreSQL compiled to wasm — persisted under
+ * NOTIFY_DATA_DIR/pg, running on its own thread (pg-thread.ts) and served on a loopback socket, so
+ * the same postgres.js repositories and the same SQL migrations run unchanged. One process owns a
+ * data directory at a time: a second one would corrupt it, so it is refused.
+ *
+ * This module stays light (no PGlite import): main.ts starts the store before it loads the rest of
+ * notify, so PostgreSQL boots while the main thread loads modules.
  */
-import { PGlite } from "@electric-sql/pglite";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Logger } from "../runtime/log.ts";
-import { loadPgliteAssets } from "./pglite-assets.ts";
-import { servePglite } from "./pg-server.ts";
 
 export interface EmbeddedStore {
   /** postgres:// URL for createSql (loopback, this process only). */
@@ -23,34 +23,91 @@ export interface EmbeddedStore {
 
 export class DataDirInUseError extends Error {}
 
-const LOCK_FILE = "notify.pid";
+/** Messages between this module and the PostgreSQL thread. */
+export type ThreadRequest = { type: "start"; dir: string; initdb: boolean } | { type: "close" };
+export type ThreadReply =
+  | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields: Record<string, unknown> }
+  | { type: "ready"; url: string; ms: number }
+  | { type: "failed"; message: string }
+  | { type: "closed" };
 
-export async function startEmbeddedStore(opts: { dataDir: string; log: Logger }): Promise<EmbeddedStore> {
+const LOCK_FILE = "notify.pid";
+/** In the compiled binary entry points sit under the bundle root by their path below src/. */
+const THREAD_ENTRY = import.meta.url.includes("/$bunfs/") ? "./embedded/pg-thread.ts" : new URL("./pg-thread.ts", import.meta.url).href;
+const CLOSE_TIMEOUT_MS = 10_000;
+const early = new Map<string, Promise<EmbeddedStore>>();
+
+/**
+ * Starts the store for `dataDir` now and keeps it for the startEmbeddedStore call that follows
+ * (main.ts, before the bulk of notify is loaded). A failure is reported by that call.
+ */
+export function startEmbeddedStoreEarly(opts: { dataDir: string; log: Logger }): void {
   const root = resolve(opts.dataDir);
-  const dir = join(root, "pg");
-  mkdirSync(dir, { recursive: true });
-  const unlock = lockDataDir(root);
-  try {
-    const created = !existsSync(join(dir, "PG_VERSION"));
-    const started = performance.now();
-    const assets = await loadPgliteAssets({ initdb: created });
-    const db = await PGlite.create({ dataDir: dir, ...assets });
-    const server = await servePglite(db, opts.log.child({ component: "embedded-postgres" }));
-    opts.log.debug("embedded postgres started", { dir, created, duration_ms: Math.round(performance.now() - started) });
-    return {
-      url: server.url,
-      dir,
-      created,
-      close: async () => {
-        await server.close();
-        await db.close();
-        unlock();
-      },
-    };
-  } catch (err) {
-    unlock();
-    throw err;
+  const started = startEmbeddedStore(opts);
+  started.catch(() => {}); // reported when claimed
+  early.set(root, started);
+}
+
+export function startEmbeddedStore(opts: { dataDir: string; log: Logger }): Promise<EmbeddedStore> {
+  const root = resolve(opts.dataDir);
+  const claimed = early.get(root);
+  if (claimed) {
+    early.delete(root);
+    return claimed;
   }
+  const dir = join(root, "pg");
+  let unlock: () => void;
+  try {
+    mkdirSync(dir, { recursive: true });
+    unlock = lockDataDir(root);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const created = !existsSync(join(dir, "PG_VERSION"));
+  const log = opts.log.child({ component: "embedded-postgres" });
+  const worker = new Worker(THREAD_ENTRY);
+  let onClosed: (() => void) | undefined;
+  return new Promise<EmbeddedStore>((resolveStore, reject) => {
+    let ready = false;
+    const fail = (message: string) => {
+      if (ready) {
+        log.error("embedded postgres thread failed", { err: message });
+        return;
+      }
+      worker.terminate();
+      unlock();
+      reject(new Error(`embedded postgres: ${message}`));
+    };
+    worker.onerror = (e) => fail(e.message);
+    worker.onmessage = (e: MessageEvent<ThreadReply>) => {
+      const m = e.data;
+      if (m.type === "log") log[m.level](m.msg, m.fields);
+      else if (m.type === "failed") fail(m.message);
+      else if (m.type === "closed") onClosed?.();
+      else if (m.type === "ready") {
+        ready = true;
+        log.debug("embedded postgres started", { dir, created, duration_ms: m.ms });
+        let closing: Promise<void> | undefined;
+        resolveStore({
+          url: m.url,
+          dir,
+          created,
+          close: () =>
+            (closing ??= new Promise<void>((done) => {
+              const timer = setTimeout(() => onClosed?.(), CLOSE_TIMEOUT_MS);
+              onClosed = () => {
+                clearTimeout(timer);
+                worker.terminate();
+                unlock();
+                done();
+              };
+              worker.postMessage({ type: "close" } satisfies ThreadRequest);
+            })),
+        });
+      }
+    };
+    worker.postMessage({ type: "start", dir, initdb: created } satisfies ThreadRequest);
+  });
 }
 
 /** A pid file: refused while the pid it names is alive; a stale one (kill -9) is taken over. */

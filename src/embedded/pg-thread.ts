@@ -1,0 +1,49 @@
+/**
+ * The embedded PostgreSQL thread (a Worker; its own entry point in the build). PGlite runs here,
+ * off the thread that serves HTTP and runs the roles, and answers on a loopback socket
+ * (pg-server.ts): SQL no longer competes with request handling for one thread, and at start-up
+ * PostgreSQL boots while the main thread is still loading notify's modules.
+ * Protocol with store.ts: one "start", then "close"; replies "log", "ready" or "failed", "closed".
+ */
+import { PGlite } from "@electric-sql/pglite";
+import type { Logger } from "../runtime/log.ts";
+import { servePglite, type PgServer } from "./pg-server.ts";
+import { loadPgliteAssets } from "./pglite-assets.ts";
+import type { ThreadReply, ThreadRequest } from "./store.ts";
+
+declare const self: Worker;
+const reply = (m: ThreadReply) => self.postMessage(m);
+
+/** Log records go to the main thread's logger (its level, fields and redaction). */
+function threadLog(fields: Record<string, unknown> = {}): Logger {
+  const at =
+    (level: "debug" | "info" | "warn" | "error") =>
+    (msg: string, f?: Record<string, unknown>) =>
+      reply({ type: "log", level, msg, fields: { ...fields, ...f } });
+  return { level: "debug", debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"), child: (f) => threadLog({ ...fields, ...f }) };
+}
+
+let db: PGlite | undefined;
+let server: PgServer | undefined;
+
+self.onmessage = async (e: MessageEvent<ThreadRequest>) => {
+  const m = e.data;
+  if (m.type === "start") {
+    try {
+      const started = performance.now();
+      const assets = await loadPgliteAssets({ initdb: m.initdb });
+      db = await PGlite.create({ dataDir: m.dir, ...assets });
+      server = await servePglite(db, threadLog());
+      reply({ type: "ready", url: server.url, ms: Math.round(performance.now() - started) });
+    } catch (err) {
+      reply({ type: "failed", message: err instanceof Error ? err.message : String(err) });
+    }
+  } else if (m.type === "close") {
+    try {
+      await server?.close();
+      await db?.close();
+    } finally {
+      reply({ type: "closed" });
+    }
+  }
+};
