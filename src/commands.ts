@@ -1,17 +1,20 @@
 /**
- * The commands behind main.ts, loaded once argv and the configuration are known to be good (this
- * module pulls in all of notify; main.ts stays small so it can start the embedded store first).
+ * The commands behind main.ts, loaded once argv and the configuration are known to be good. This
+ * module pulls in all of notify; main.ts stays small so it can start the embedded store first, and
+ * in the compiled binary it is an entry point of its own, so none of it is parsed before that.
  */
 import type { ParsedArgs } from "./cli.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./runtime/log.ts";
+import type { EmbeddedStore } from "./embedded/store.ts";
 import { runRoles } from "./roles/run.ts";
 import { ChannelConfigError } from "./channels/registry.ts";
 import { StartupError } from "./roles/context.ts";
 import { runAuditVerify } from "./audit/cli.ts";
 import { runExport, runImport, runMigrate, runOutbox } from "./embedded/commands.ts";
 
-export async function runCommand(args: ParsedArgs, config: Config, log: Logger): Promise<number> {
+/** `earlyStore`: the embedded store main.ts started for a run, if it did. */
+export async function runCommand(args: ParsedArgs, config: Config, log: Logger, earlyStore?: Promise<EmbeddedStore>): Promise<number> {
   switch (args.command) {
     case "migrate":
       return runMigrate(config, log);
@@ -27,7 +30,7 @@ export async function runCommand(args: ParsedArgs, config: Config, log: Logger):
       return runImport(config, log, args.sub[0]);
     case "run":
       try {
-        return await runRoles(config, log);
+        return await runRoles(config, log, earlyStore);
       } catch (err) {
         if (err instanceof StartupError || err instanceof ChannelConfigError) {
           process.stderr.write(`notify: ${err.message}\n`);

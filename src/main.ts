@@ -9,7 +9,10 @@ import pkg from "../package.json" with { type: "json" };
 import { parseArgs, UsageError, USAGE } from "./cli.ts";
 import { ConfigError, loadConfig, ROLES, type Config } from "./config.ts";
 import { createLogger } from "./runtime/log.ts";
-import { startEmbeddedStoreEarly } from "./embedded/store.ts";
+import { startEmbeddedStore, type EmbeddedStore } from "./embedded/store.ts";
+
+/** A specifier the bundler does not follow: src/commands.ts is its own entry point in the binary. */
+const COMMANDS = import.meta.url.includes("/$bunfs/") ? "./commands.ts" : new URL("./commands.ts", import.meta.url).href;
 
 async function main(argv: string[]): Promise<number> {
   let args;
@@ -46,11 +49,13 @@ async function main(argv: string[]): Promise<number> {
   // accepted work. Logged loudly; every known source is handled where it arises.
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { err }));
 
+  let earlyStore: Promise<EmbeddedStore> | undefined;
   if (args.command === "run" && !config.databaseUrl && config.roles.length === ROLES.length) {
-    startEmbeddedStoreEarly({ dataDir: config.dataDir, log });
+    earlyStore = startEmbeddedStore({ dataDir: config.dataDir, log });
+    earlyStore.catch(() => {}); // reported where the run takes it
   }
-  const { runCommand } = await import("./commands.ts");
-  return runCommand(args, config, log);
+  const { runCommand } = (await import(COMMANDS)) as typeof import("./commands.ts");
+  return runCommand(args, config, log, earlyStore);
 }
 
 main(process.argv.slice(2)).then(

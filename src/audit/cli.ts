@@ -4,7 +4,7 @@ import type { Logger } from "../runtime/log.ts";
 import { openAuditStore } from "./open-store.ts";
 import { verifyCommand } from "./verify.ts";
 import { withDatabaseUrl } from "../embedded/commands.ts";
-import { DataDirInUseError } from "../embedded/store.ts";
+import { isDataDirInUse } from "../embedded/store.ts";
 
 /** The store notify itself writes to: MongoDB when configured, else PostgreSQL, else the embedded store. */
 export async function runAuditVerify(config: Config, log: Logger): Promise<number> {
@@ -20,8 +20,8 @@ export async function runAuditVerify(config: Config, log: Logger): Promise<numbe
   try {
     return await withDatabaseUrl(config, log, verify);
   } catch (err) {
-    if (!(err instanceof DataDirInUseError)) throw err;
-    process.stderr.write(`notify: ${err.message}\n`);
+    if (!isDataDirInUse(err)) throw err;
+    process.stderr.write(`notify: ${(err as Error).message}\n`);
     return 2;
   }
 }

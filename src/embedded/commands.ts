@@ -9,7 +9,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../runtime/log.ts";
 import { createSql, migrate, type Sql } from "../store/db.ts";
 import { runOutbox } from "./outbox-cli.ts";
-import { DataDirInUseError, startEmbeddedStore } from "./store.ts";
+import { isDataDirInUse, startEmbeddedStore } from "./store.ts";
 import { exportData, importData, readLines, TransferError } from "./transfer.ts";
 
 export { runOutbox };
@@ -81,7 +81,7 @@ export async function runImport(config: Config, log: Logger, file: string | unde
 }
 
 function fail(err: unknown): number {
-  if (err instanceof TransferError || err instanceof DataDirInUseError || (err as NodeJS.ErrnoException).code === "EEXIST" || (err as NodeJS.ErrnoException).code === "ENOENT") {
+  if (err instanceof TransferError || isDataDirInUse(err) || (err as NodeJS.ErrnoException).code === "EEXIST" || (err as NodeJS.ErrnoException).code === "ENOENT") {
     process.stderr.write(`notify: ${(err as Error).message}\n`);
     return 2;
   }

@@ -15,7 +15,7 @@ import type { Lifecycle } from "../runtime/lifecycle.ts";
 import type { Logger } from "../runtime/log.ts";
 import { redactUrl } from "../runtime/log.ts";
 import { createSql, migrate, type Sql } from "../store/db.ts";
-import { DataDirInUseError, startEmbeddedStore } from "./store.ts";
+import { isDataDirInUse, startEmbeddedStore, type EmbeddedStore } from "./store.ts";
 
 /** Connections to the embedded store: one session behind them, so a few suffice to keep it busy. */
 const EMBEDDED_POOL = 8;
@@ -28,7 +28,8 @@ export interface Storage {
   mode: App["mode"];
 }
 
-export async function openStorage(config: Config, log: Logger, lifecycle: Lifecycle): Promise<Storage> {
+/** `early`: the embedded store main.ts started for this run, if it did. */
+export async function openStorage(config: Config, log: Logger, lifecycle: Lifecycle, early?: Promise<EmbeddedStore>): Promise<Storage> {
   const embeddedParts = [!config.databaseUrl && "NOTIFY_DATABASE_URL", !config.amqpUrl && "NOTIFY_AMQP_URL"].filter(Boolean);
   if (embeddedParts.length && config.roles.length !== ROLES.length) {
     throw new EmbeddedModeError(
@@ -39,8 +40,8 @@ export async function openStorage(config: Config, log: Logger, lifecycle: Lifecy
   const dataDir = resolve(config.dataDir);
   let url = config.databaseUrl;
   if (!url) {
-    const store = await startEmbeddedStore({ dataDir, log }).catch((err: Error) => {
-      throw err instanceof DataDirInUseError ? new EmbeddedModeError(err.message) : err;
+    const store = await (early ?? startEmbeddedStore({ dataDir, log })).catch((err: Error) => {
+      throw isDataDirInUse(err) ? new EmbeddedModeError(err.message) : err;
     });
     lifecycle.add("embedded-postgres", () => store.close());
     url = store.url;

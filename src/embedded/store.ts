@@ -5,7 +5,7 @@
  * data directory at a time: a second one would corrupt it, so it is refused.
  *
  * This module stays light (no PGlite import): main.ts starts the store before it loads the rest of
- * notify, so PostgreSQL boots while the main thread loads modules.
+ * notify, so PostgreSQL boots while the main thread loads modules, and hands it to the run.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -21,7 +21,14 @@ export interface EmbeddedStore {
   close(): Promise<void>;
 }
 
-export class DataDirInUseError extends Error {}
+export class DataDirInUseError extends Error {
+  override name = "DataDirInUseError";
+}
+
+/** By name, not instanceof: main.ts and the commands are separate bundles with a class each. */
+export function isDataDirInUse(err: unknown): boolean {
+  return err instanceof Error && err.name === "DataDirInUseError";
+}
 
 /** Messages between this module and the PostgreSQL thread. */
 export type ThreadRequest = { type: "start"; dir: string; initdb: boolean } | { type: "close" };
@@ -35,26 +42,9 @@ const LOCK_FILE = "notify.pid";
 /** In the compiled binary entry points sit under the bundle root by their path below src/. */
 const THREAD_ENTRY = import.meta.url.includes("/$bunfs/") ? "./embedded/pg-thread.ts" : new URL("./pg-thread.ts", import.meta.url).href;
 const CLOSE_TIMEOUT_MS = 10_000;
-const early = new Map<string, Promise<EmbeddedStore>>();
-
-/**
- * Starts the store for `dataDir` now and keeps it for the startEmbeddedStore call that follows
- * (main.ts, before the bulk of notify is loaded). A failure is reported by that call.
- */
-export function startEmbeddedStoreEarly(opts: { dataDir: string; log: Logger }): void {
-  const root = resolve(opts.dataDir);
-  const started = startEmbeddedStore(opts);
-  started.catch(() => {}); // reported when claimed
-  early.set(root, started);
-}
 
 export function startEmbeddedStore(opts: { dataDir: string; log: Logger }): Promise<EmbeddedStore> {
   const root = resolve(opts.dataDir);
-  const claimed = early.get(root);
-  if (claimed) {
-    early.delete(root);
-    return claimed;
-  }
   const dir = join(root, "pg");
   let unlock: () => void;
   try {

@@ -5,6 +5,7 @@
 import type { App } from "../app.ts";
 import type { Config } from "../config.ts";
 import { EmbeddedModeError, openStorage } from "../embedded/open.ts";
+import type { EmbeddedStore } from "../embedded/store.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { Lifecycle } from "../runtime/lifecycle.ts";
 import { createChannels } from "../channels/registry.ts";
@@ -24,9 +25,9 @@ import { createAuditPublisher } from "../audit/publisher.ts";
 
 export class StartupError extends Error {}
 
-export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle): Promise<App> {
+export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle, earlyStore?: Promise<EmbeddedStore>): Promise<App> {
   // PostgreSQL/RabbitMQ when configured, else embedded (SPEC 6): src/embedded/open.ts.
-  const { sql, queue, mode } = await openStorage(config, log, lifecycle).catch((err: Error) => {
+  const { sql, queue, mode } = await openStorage(config, log, lifecycle, earlyStore).catch((err: Error) => {
     throw err instanceof EmbeddedModeError ? new StartupError(err.message) : err;
   });
 

@@ -12,12 +12,14 @@ import type { Env } from "../http/env.ts";
 import { buildApp } from "./context.ts";
 import { isEmbedded } from "../config.ts";
 import { ensureLocalAdminKey } from "../embedded/admin-key.ts";
+import type { EmbeddedStore } from "../embedded/store.ts";
 import { migrate } from "../store/db.ts";
 import { startGateway } from "./gateway.ts";
 import { startWorker } from "./worker.ts";
 import { ROLE_STARTERS } from "./registry.ts";
 
-export async function runRoles(config: Config, log: Logger): Promise<number> {
+/** `earlyStore`: the embedded store main.ts already started for this run, if it did. */
+export async function runRoles(config: Config, log: Logger, earlyStore?: Promise<EmbeddedStore>): Promise<number> {
   const started = performance.now();
   const lifecycle = createLifecycle(log);
   let stopping: Promise<number> | undefined;
@@ -40,7 +42,11 @@ export async function runRoles(config: Config, log: Logger): Promise<number> {
     config.adminKey = local.key;
     process.stderr.write(`notify: no NOTIFY_ADMIN_KEY: using the admin key ${local.created ? "created" : "kept"} in ${local.path}\n`);
   }
-  const app = await buildApp(config, log, lifecycle);
+  const app = await buildApp(config, log, lifecycle, earlyStore);
+  // Not ready until every role has started: a gateway that answers while the worker is still
+  // starting would be sent traffic nobody delivers yet.
+  let starting = true;
+  app.readiness.set("startup", async () => (starting ? { ok: false, detail: "roles starting" } : { ok: true }));
   if (config.autoMigrate) await migrate(app.sql, log);
   app.relay.start();
   lifecycle.add("relay", () => app.relay.stop());
@@ -71,6 +77,7 @@ export async function runRoles(config: Config, log: Logger): Promise<number> {
     lifecycle.add("admin-http", () => server.stop(true));
   }
 
+  starting = false;
   log.info("notify ready", {
     roles: config.roles,
     database: config.databaseUrl ? redactUrl(config.databaseUrl) : "embedded",
