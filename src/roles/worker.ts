@@ -1,12 +1,19 @@
 /**
  * The worker role: consumes events and delivery jobs, sends through channel providers, records
- * poison messages. Prefetch equals the send concurrency, so a worker never holds more messages
- * than it can work on (the rest stay in the broker for other workers).
+ * poison messages. Delivery prefetch follows the send concurrency, so a worker never holds more
+ * sends than it can work on (the rest stay in the broker for other workers).
  */
 import type { App } from "../app.ts";
 import { createDispatcher, type Hooks, type UserDirectory } from "../services/dispatch.ts";
 import { startReaper } from "../services/reaper.ts";
 import { renderFor } from "../services/render.ts";
+
+/**
+ * Events in hand at once. Planning an event is a few statements that concurrent events share
+ * (group commit), so more events in hand means fewer, larger statements; the sends they lead to
+ * stay limited by the concurrency. Embedded: 32 → 128 took events/s from ≈ 750 to ≈ 1,090.
+ */
+const EVENTS_PREFETCH = 128;
 
 export async function startWorker(app: App, opts: { directory?: UserDirectory; hooks?: Hooks } = {}): Promise<{ stop(): Promise<void> }> {
   const dispatcher = createDispatcher({
@@ -24,7 +31,7 @@ export async function startWorker(app: App, opts: { directory?: UserDirectory; h
   });
   const prefetch = app.config.workerConcurrency;
   const consumers = [
-    await app.queue.consume("events", dispatcher.handleEvent, { prefetch }),
+    await app.queue.consume("events", dispatcher.handleEvent, { prefetch: Math.max(prefetch, EVENTS_PREFETCH) }),
     // A delivery job may be a pack of JOB_PACK deliveries: fewer of them in hand keep memory bounded
     // (sends are limited by the concurrency anyway) while single retries still run side by side.
     await app.queue.consume("deliveries", dispatcher.handleDelivery, { prefetch: Math.min(prefetch, 16) }),
