@@ -2,7 +2,7 @@
  * The executable schema: SDL embedded as text (compile-safe), resolvers attached, every resolver
  * wrapped once so that errors carry stable codes and the context is the same over HTTP and WS.
  */
-import { buildSchema, GraphQLObjectType, GraphQLScalarType, valueFromASTUntyped, type GraphQLFieldResolver, type GraphQLSchema } from "graphql";
+import { buildASTSchema, parse, GraphQLObjectType, GraphQLScalarType, valueFromASTUntyped, type DocumentNode, type GraphQLFieldResolver, type GraphQLSchema } from "graphql";
 import type { Context } from "hono";
 import type { App } from "../app.ts";
 import type { Env } from "../http/env.ts";
@@ -37,8 +37,26 @@ function wrap(app: App, fn: (p: unknown, a: Record<string, unknown>, ctx: GqlCon
   };
 }
 
+let document: DocumentNode | undefined;
+const schemas = new WeakMap<App, GraphQLSchema>();
+
+/** Parses and validates the SDL once per process (start-up warms it while the database starts). */
+export function schemaDocument(): DocumentNode {
+  if (document) return document;
+  const doc = parse(sdl);
+  buildASTSchema(doc); // validates the SDL once; later builds skip it
+  return (document = doc);
+}
+
+/** One schema per app, shared by GraphQL over HTTP and over WebSocket. */
 export function createSchema(app: App): GraphQLSchema {
-  const schema = buildSchema(sdl);
+  let schema = schemas.get(app);
+  if (!schema) schemas.set(app, (schema = buildExecutableSchema(app)));
+  return schema;
+}
+
+function buildExecutableSchema(app: App): GraphQLSchema {
+  const schema = buildASTSchema(schemaDocument(), { assumeValidSDL: true });
   const json = schema.getType("JSON") as GraphQLScalarType;
   json.serialize = (v) => v;
   json.parseValue = (v) => v;

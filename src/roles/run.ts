@@ -17,6 +17,8 @@ import { migrate } from "../store/db.ts";
 import { startGateway } from "./gateway.ts";
 import { startWorker } from "./worker.ts";
 import { ROLE_STARTERS } from "./registry.ts";
+import { services } from "../grpc/proto.ts";
+import { schemaDocument } from "../graphql/schema.ts";
 
 /** `earlyStore`: the embedded store main.ts already started for this run, if it did. */
 export async function runRoles(config: Config, log: Logger, earlyStore?: Promise<EmbeddedStore>): Promise<number> {
@@ -42,6 +44,7 @@ export async function runRoles(config: Config, log: Logger, earlyStore?: Promise
     config.adminKey = local.key;
     process.stderr.write(`notify: no NOTIFY_ADMIN_KEY: using the admin key ${local.created ? "created" : "kept"} in ${local.path}\n`);
   }
+  prepare(config);
   const app = await buildApp(config, log, lifecycle, earlyStore);
   // Not ready until every role has started: a gateway that answers while the worker is still
   // starting would be sent traffic nobody delivers yet.
@@ -86,4 +89,13 @@ export async function runRoles(config: Config, log: Logger, earlyStore?: Promise
     startup_ms: Math.round(performance.now() - started),
   });
   return done;
+}
+
+/**
+ * CPU-only set-up the roles would do anyway (protos, the GraphQL SDL), done before the database is
+ * awaited: in embedded mode PostgreSQL is still booting on its own thread meanwhile.
+ */
+function prepare(config: Config): void {
+  if (config.roles.includes("grpc-backend") || config.grpcUrl) services();
+  if (config.roles.includes("gateway")) schemaDocument();
 }

@@ -9,11 +9,12 @@ import { startReaper } from "../services/reaper.ts";
 import { renderFor } from "../services/render.ts";
 
 /**
- * Events in hand at once. Planning an event is a few statements that concurrent events share
+ * Events in hand per send slot. Planning an event is a few statements that concurrent events share
  * (group commit), so more events in hand means fewer, larger statements; the sends they lead to
- * stay limited by the concurrency. Embedded: 32 → 128 took events/s from ≈ 750 to ≈ 1,090.
+ * stay limited by the concurrency. Embedded, concurrency 32: 32 → 128 events in hand took
+ * events/s from ≈ 750 to ≈ 1,090.
  */
-const EVENTS_PREFETCH = 128;
+const EVENTS_PER_SEND = 4;
 
 export async function startWorker(app: App, opts: { directory?: UserDirectory; hooks?: Hooks } = {}): Promise<{ stop(): Promise<void> }> {
   const dispatcher = createDispatcher({
@@ -31,7 +32,7 @@ export async function startWorker(app: App, opts: { directory?: UserDirectory; h
   });
   const prefetch = app.config.workerConcurrency;
   const consumers = [
-    await app.queue.consume("events", dispatcher.handleEvent, { prefetch: Math.max(prefetch, EVENTS_PREFETCH) }),
+    await app.queue.consume("events", dispatcher.handleEvent, { prefetch: prefetch * EVENTS_PER_SEND }),
     // A delivery job may be a pack of JOB_PACK deliveries: fewer of them in hand keep memory bounded
     // (sends are limited by the concurrency anyway) while single retries still run side by side.
     await app.queue.consume("deliveries", dispatcher.handleDelivery, { prefetch: Math.min(prefetch, 16) }),

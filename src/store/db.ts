@@ -28,6 +28,12 @@ export interface MigrateResult {
 }
 
 export async function migrate(sql: Sql, log?: Logger, migrations: Migration[] = MIGRATIONS): Promise<MigrateResult> {
+  const current = Math.max(0, ...migrations.map((m) => m.version));
+  // Every start after the first: all applied, which one read shows without the lock and transaction
+  // (migrations only ever add rows here).
+  const have = await sql<{ version: number }[]>`SELECT version FROM schema_migrations`.catch(() => []);
+  const seen = new Set(have.map((r) => r.version));
+  if (migrations.every((m) => seen.has(m.version))) return { applied: [], current };
   return sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
     await tx`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -41,7 +47,6 @@ export async function migrate(sql: Sql, log?: Logger, migrations: Migration[] = 
       applied.push(m.name);
       log?.info("migration applied", { migration: m.name });
     }
-    const current = Math.max(0, ...migrations.map((m) => m.version));
     return { applied, current };
   });
 }
