@@ -55,7 +55,8 @@ async function send(n: NotifyProcess, count: number, tag: string): Promise<void>
           headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
           body: JSON.stringify({ event: "bench.edge", to: [{ user_id: `u${k % 500}`, email: `u${k % 500}@example.com` }], channels: ["email"], title: `${tag} ${k}`, body: "hello" }),
         });
-        if (r.status !== 202) throw new Error(`POST /events: ${r.status} ${await r.text()}`);
+        const text = await r.text(); // read, so the keep-alive connection is reused
+        if (r.status !== 202) throw new Error(`POST /events: ${r.status} ${text}`);
       }
     }),
   );

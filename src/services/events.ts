@@ -60,6 +60,11 @@ export interface EventServiceDeps {
   enabledChannels: () => Set<ChannelName> | undefined;
   /** Event rules (issue 3); undefined when the event has none. */
   findRule?: (event: string) => Promise<EventRule | undefined>;
+  /**
+   * The database is one session (embedded): statements run one at a time whatever is in flight,
+   * so more than one batch in flight only splits them.
+   */
+  oneSession?: boolean;
 }
 
 /** Templates known to exist, remembered briefly so a hot event does not cost a lookup per request. */
@@ -79,9 +84,12 @@ export function createEventService(deps: EventServiceDeps) {
   const committer = createBatcher<NewNotification, void>(
     async (items) => (await deps.notifications.insertMany(items, { outbox: false }), none(items)),
     // Four transactions in flight keep the pool busy without making batches tiny.
-    { maxBatch: 500, maxInFlight: 4 },
+    { maxBatch: 500, maxInFlight: deps.oneSession ? 1 : 4 },
   );
-  const publisher = createBatcher<OutMessage, void>(async (msgs) => (await deps.queue.publish("events", msgs), none(msgs)), { maxBatch: 500, maxInFlight: 8 });
+  const publisher = createBatcher<OutMessage, void>(async (msgs) => (await deps.queue.publish("events", msgs), none(msgs)), {
+    maxBatch: 500,
+    maxInFlight: deps.oneSession ? 1 : 8,
+  });
   const outboxer = createBatcher<string, void>(async (ids) => (await deps.notifications.addOutbox(ids), none(ids)), { maxBatch: 500, maxInFlight: 2 });
 
   /** Validates and resolves an event; throws AppError naming the field at fault. */
