@@ -15,6 +15,7 @@ import type { Lifecycle } from "../runtime/lifecycle.ts";
 import type { Logger } from "../runtime/log.ts";
 import { redactUrl } from "../runtime/log.ts";
 import { createSql, migrate, type Sql } from "../store/db.ts";
+import { startEmbeddedMaintenance } from "./maintenance.ts";
 import { isDataDirInUse, startEmbeddedStore, type EmbeddedStore } from "./store.ts";
 
 /** Connections to the embedded store: one session behind them, so a few suffice to keep it busy. */
@@ -49,7 +50,11 @@ export async function openStorage(config: Config, log: Logger, lifecycle: Lifecy
   const sql = createSql(url, { max: config.databaseUrl ? 20 : EMBEDDED_POOL, log });
   lifecycle.add("postgres", () => sql.end({ timeout: 5 }));
   // The embedded store is created here, so it is also migrated here, whatever NOTIFY_AUTO_MIGRATE says.
-  if (!config.databaseUrl) await migrate(sql, log);
+  if (!config.databaseUrl) {
+    await migrate(sql, log);
+    const maintenance = startEmbeddedMaintenance(sql, log.child({ component: "embedded-postgres" }));
+    lifecycle.add("embedded-vacuum", () => maintenance.stop());
+  }
   const queue = config.amqpUrl
     ? await createAmqpQueue({ url: config.amqpUrl, log })
     : createEmbeddedQueue({ sql, log, exclusive: !config.databaseUrl });
