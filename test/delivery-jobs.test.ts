@@ -69,4 +69,16 @@ describe.skipIf(!(await haveServices))("packed delivery jobs through the worker"
     // The worker counts a delivery due within 100 ms of its time (dispatch.ts notDue).
     for (const m of mailsFor(ids)) expect(m.receivedAt).toBeGreaterThanOrEqual(due.getTime() - 100);
   });
+
+  test("a delivery held by another claim (its worker died holding it) is sent when that claim runs out, not left to the reaper", async () => {
+    const { nid, ids } = await ledger(1, () => "sending");
+    await h.db.sql`UPDATE deliveries SET attempts = 1, claimed_until = now() + interval '1500 milliseconds' WHERE id = ${ids[0]!}`;
+    const published = Date.now();
+    await h.app.queue.publish("deliveries", deliveryJobs(ids, "held"));
+    // The reaper would take 60 s and more; the job itself comes back after the claim.
+    await waitFor(() => mailsFor(ids).length === 1, { what: "the held delivery's mail", timeoutMs: 10_000 });
+    expect(mailsFor(ids)[0]!.receivedAt).toBeGreaterThanOrEqual(published + 1_400);
+    const [row] = await h.db.sql`SELECT status, attempts FROM deliveries WHERE notification_id = ${nid}`;
+    expect(row).toMatchObject({ status: "sent", attempts: 2 });
+  });
 });

@@ -219,8 +219,9 @@ export function createDispatcher(deps: DispatcherDeps) {
       await Promise.all(toSend.map((d) => sends.run(() => send(d, event, users.get(d.user_id)))));
       await deps.notifications.settle(nid);
       // Deliveries still claimed by a worker that may have died: come back when the claim expires
-      // (if that worker is alive and finishes, the next look finds them sent and stops).
-      if (heldUntil > Date.now()) return retry(heldUntil - Date.now() + 250, "deliveries claimed elsewhere");
+      // (if that worker is alive and finishes, the next look finds them sent and stops). Even when
+      // the claim ran out while this one sent its own: acking then left them to the reaper (75 s).
+      if (heldUntil > 0) return retry(Math.max(0, heldUntil - Date.now()) + 250, "deliveries claimed elsewhere");
       return ack;
     } catch (err) {
       log.warn("event processing failed, will retry", { notification_id: nid, err: String(err) });
@@ -325,6 +326,10 @@ export function createDispatcher(deps: DispatcherDeps) {
       const later: DeliveryRow[] = [];
       for (const d of rows) if (OPEN_DELIVERY.includes(d.status)) (notDue(d) ? later.push(d) : due.push(d.id));
       const claimed = await deps.deliveries.claimMany(due, claimMs);
+      // Due but held by another claim (a worker that died holding it, or one still sending it):
+      // this job comes back when that claim ends instead of leaving them to the reaper.
+      const got = new Set(claimed.map((d) => d.id));
+      const heldUntil = Math.max(0, ...rows.filter((d) => due.includes(d.id) && !got.has(d.id) && d.claimed_until).map((d) => Date.parse(d.claimed_until!) + 250));
       const byNotification = new Map<string, DeliveryRow[]>();
       for (const d of claimed) {
         const group = byNotification.get(d.notification_id);
@@ -343,9 +348,10 @@ export function createDispatcher(deps: DispatcherDeps) {
           await deps.notifications.settle(nid);
         }),
       );
-      // Not due yet (a pack rarely mixes): the whole job comes back when the first one is due;
-      // by then the rest are sent and are skipped.
-      if (later.length) return retry(Math.min(...later.map((d) => Date.parse(d.next_attempt_at!))) - Date.now(), "not due yet");
+      // Not due yet (a pack rarely mixes) or held elsewhere: the whole job comes back when the first
+      // of them is due; by then the rest are sent and are skipped.
+      const comeBack = [...later.map((d) => Date.parse(d.next_attempt_at!)), ...(heldUntil ? [heldUntil] : [])];
+      if (comeBack.length) return retry(Math.max(0, Math.min(...comeBack) - Date.now()), later.length ? "not due yet" : "deliveries claimed elsewhere");
       return ack;
     } catch (err) {
       log.warn("delivery job failed, will retry", { delivery_ids: ids.length > 3 ? `${ids[0]}… (${ids.length})` : ids.join(","), err: String(err) });
