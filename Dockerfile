@@ -15,9 +15,13 @@ RUN npm ci --no-audit --no-fund \
 COPY src ./src
 COPY migrations ./migrations
 COPY proto ./proto
-RUN node_modules/.bin/bun build --compile --minify --sourcemap src/main.ts --outfile /out/notify \
+# package.json's build script is the one build (bun build --compile with every entry point: main,
+# the commands bundle, the embedded PostgreSQL thread). The smoke test loads the commands bundle.
+RUN node_modules/.bin/bun run build \
+ && mkdir -p /out/data /tmp/smoke \
+ && cp dist/notify /out/notify \
  && /out/notify --version \
- && mkdir -p /out/data
+ && NOTIFY_DATA_DIR=/tmp/smoke /out/notify outbox
 
 # ── runtime: distroless glibc (the Bun binary links against glibc and libstdc++), non-root ───────
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime

@@ -23,10 +23,13 @@ describe("Dockerfile", () => {
   const runtimeStart = lines.findIndex((l) => l === froms.at(-1));
   const runtime = lines.slice(runtimeStart);
 
-  test("multi-stage: a build stage compiling with bun build --compile, a distroless glibc runtime", () => {
+  test("multi-stage: a build stage running the package build (bun build --compile, every entry point), a distroless glibc runtime", () => {
     expect(froms.length).toBeGreaterThanOrEqual(2);
     expect(froms[0]).toMatch(/ AS build$/i);
-    expect(lines.some((l) => /^RUN .*bun build --compile/.test(l))).toBe(true);
+    // The image builds with package.json's build script, which compiles every entry point.
+    expect(lines.some((l) => /^RUN .*bun run build/.test(l))).toBe(true);
+    expect(pkg.scripts.build).toMatch(/^bun build --compile /);
+    for (const entry of ["src/main.ts", "src/commands.ts", "src/embedded/pg-thread.ts"]) expect(pkg.scripts.build).toContain(` ${entry}`);
     expect(froms.at(-1)).toMatch(/^FROM gcr\.io\/distroless\/(cc|base)-debian12(:[\w.-]+)? AS runtime$/);
     expect(runtime.some((l) => /^COPY --from=build \S*notify \/notify$/.test(l))).toBe(true);
   });
