@@ -9,10 +9,11 @@ import pkg from "../package.json" with { type: "json" };
 import { parseArgs, UsageError, USAGE } from "./cli.ts";
 import { ConfigError, loadConfig, ROLES, type Config } from "./config.ts";
 import { createLogger } from "./runtime/log.ts";
+import { entryPoint } from "./runtime/entry-point.ts";
 import { startEmbeddedStore, type EmbeddedStore } from "./embedded/store.ts";
 
 /** A specifier the bundler does not follow: src/commands.ts is its own entry point in the binary. */
-const COMMANDS = import.meta.url.includes("/$bunfs/") ? "./commands.ts" : new URL("./commands.ts", import.meta.url).href;
+const COMMANDS = entryPoint("commands.ts", new URL("./commands.ts", import.meta.url));
 
 async function main(argv: string[]): Promise<number> {
   let args;

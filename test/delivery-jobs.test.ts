@@ -78,7 +78,11 @@ describe.skipIf(!(await haveServices))("packed delivery jobs through the worker"
     // The reaper would take 60 s and more; the job itself comes back after the claim.
     await waitFor(() => mailsFor(ids).length === 1, { what: "the held delivery's mail", timeoutMs: 10_000 });
     expect(mailsFor(ids)[0]!.receivedAt).toBeGreaterThanOrEqual(published + 1_400);
-    const [row] = await h.db.sql`SELECT status, attempts FROM deliveries WHERE notification_id = ${nid}`;
+    // The mail reaches the sink before the worker's batched "sent" write lands: wait for the row.
+    const row = await waitFor(async () => {
+      const [r] = await h.db.sql`SELECT status, attempts FROM deliveries WHERE notification_id = ${nid}`;
+      return r!.status === "sent" ? r : undefined;
+    }, { what: "the delivery marked sent" });
     expect(row).toMatchObject({ status: "sent", attempts: 2 });
   });
 });

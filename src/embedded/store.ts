@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Logger } from "../runtime/log.ts";
+import { entryPoint } from "../runtime/entry-point.ts";
 
 export interface EmbeddedStore {
   /** postgres:// URL for createSql (loopback, this process only). */
@@ -39,8 +40,7 @@ export type ThreadReply =
   | { type: "closed" };
 
 const LOCK_FILE = "notify.pid";
-/** In the compiled binary entry points sit under the bundle root by their path below src/. */
-const THREAD_ENTRY = import.meta.url.includes("/$bunfs/") ? "./embedded/pg-thread.ts" : new URL("./pg-thread.ts", import.meta.url).href;
+const THREAD_ENTRY = entryPoint("embedded/pg-thread.ts", new URL("./pg-thread.ts", import.meta.url));
 const CLOSE_TIMEOUT_MS = 10_000;
 
 export function startEmbeddedStore(opts: { dataDir: string; log: Logger }): Promise<EmbeddedStore> {

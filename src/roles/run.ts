@@ -50,7 +50,8 @@ export async function runRoles(config: Config, log: Logger, earlyStore?: Promise
   // starting would be sent traffic nobody delivers yet.
   let starting = true;
   app.readiness.set("startup", async () => (starting ? { ok: false, detail: "roles starting" } : { ok: true }));
-  if (config.autoMigrate) await migrate(app.sql, log);
+  // The embedded store was migrated when it was opened (src/embedded/open.ts).
+  if (config.autoMigrate && app.mode.database !== "embedded") await migrate(app.sql, log);
   app.relay.start();
   lifecycle.add("relay", () => app.relay.stop());
 

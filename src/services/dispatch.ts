@@ -209,10 +209,9 @@ export function createDispatcher(deps: DispatcherDeps) {
         // A redelivery: pick up whatever an earlier attempt left open (its claim expired or never taken).
         const mine = new Set(toSend.map((d) => d.id));
         const open = (await deps.deliveries.listByNotification(nid)).filter((d) => !mine.has(d.id) && (d.status === "queued" || d.status === "sending") && !notDue(d));
-        const claimed = await deps.deliveries.claimMany(open.map((d) => d.id), claimMs);
-        toSend.push(...claimed);
-        const got = new Set(claimed.map((d) => d.id));
-        for (const d of open) if (!got.has(d.id) && d.claimed_until) heldUntil = Math.max(heldUntil, Date.parse(d.claimed_until));
+        const c = await claimOrHeld(open);
+        toSend.push(...c.claimed);
+        heldUntil = c.heldUntil;
       }
       // The recipients just resolved; only deliveries left by an earlier attempt need a lookup.
       const users = toSend.every((d) => planUsers.has(d.user_id)) ? planUsers : await usersFor(toSend, event);
@@ -239,6 +238,18 @@ export function createDispatcher(deps: DispatcherDeps) {
       if (r && !users.has(id)) users.set(id, withInline(undefined, r));
     }
     return users;
+  }
+
+  /**
+   * Claims these open deliveries. Those someone else holds are not sent here: `heldUntil` is when
+   * the last of their claims ends (0 when none is held), for the caller to come back then.
+   */
+  async function claimOrHeld(open: DeliveryRow[]): Promise<{ claimed: DeliveryRow[]; heldUntil: number }> {
+    const claimed = await deps.deliveries.claimMany(open.map((d) => d.id), claimMs);
+    const got = new Set(claimed.map((d) => d.id));
+    let heldUntil = 0;
+    for (const d of open) if (!got.has(d.id) && d.claimed_until) heldUntil = Math.max(heldUntil, Date.parse(d.claimed_until));
+    return { claimed, heldUntil };
   }
 
   /** Sends one claimed delivery and records the outcome. Never throws for provider errors. */
@@ -322,14 +333,12 @@ export function createDispatcher(deps: DispatcherDeps) {
     try {
       const rows = await deps.deliveries.getMany(ids);
       if (rows.length === 0) return dead(`deliver${ids.length === 1 ? `y ${ids[0]}` : `ies ${ids[0]}… (${ids.length})`} not found`);
-      const due: string[] = [];
+      const due: DeliveryRow[] = [];
       const later: DeliveryRow[] = [];
-      for (const d of rows) if (OPEN_DELIVERY.includes(d.status)) (notDue(d) ? later.push(d) : due.push(d.id));
-      const claimed = await deps.deliveries.claimMany(due, claimMs);
+      for (const d of rows) if (OPEN_DELIVERY.includes(d.status)) (notDue(d) ? later : due).push(d);
       // Due but held by another claim (a worker that died holding it, or one still sending it):
       // this job comes back when that claim ends instead of leaving them to the reaper.
-      const got = new Set(claimed.map((d) => d.id));
-      const heldUntil = Math.max(0, ...rows.filter((d) => due.includes(d.id) && !got.has(d.id) && d.claimed_until).map((d) => Date.parse(d.claimed_until!) + 250));
+      const { claimed, heldUntil } = await claimOrHeld(due);
       const byNotification = new Map<string, DeliveryRow[]>();
       for (const d of claimed) {
         const group = byNotification.get(d.notification_id);
@@ -350,7 +359,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       );
       // Not due yet (a pack rarely mixes) or held elsewhere: the whole job comes back when the first
       // of them is due; by then the rest are sent and are skipped.
-      const comeBack = [...later.map((d) => Date.parse(d.next_attempt_at!)), ...(heldUntil ? [heldUntil] : [])];
+      const comeBack = [...later.map((d) => Date.parse(d.next_attempt_at!)), ...(heldUntil ? [heldUntil + 250] : [])];
       if (comeBack.length) return retry(Math.max(0, Math.min(...comeBack) - Date.now()), later.length ? "not due yet" : "deliveries claimed elsewhere");
       return ack;
     } catch (err) {
