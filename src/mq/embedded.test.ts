@@ -56,6 +56,15 @@ describe.skipIf(!(await haveServices))("embedded queue on PostgreSQL", () => {
     await live.close();
   });
 
+  test("stop() during a claim returns at once, not after the poll interval", async () => {
+    const q = createEmbeddedQueue({ sql: db.sql, log, pollMs: 30_000 });
+    const c = await q.consume("audit", async () => ack, { prefetch: 4 });
+    const t = performance.now();
+    await c.stop(); // the consumer's first claim is still on its way to PostgreSQL
+    expect(performance.now() - t).toBeLessThan(2_000);
+    await q.close();
+  });
+
   test("a long handler keeps its lease renewed: nobody else takes the message meanwhile", async () => {
     const q1 = createEmbeddedQueue({ sql: db.sql, log, leaseMs: 300, pollMs: 30 });
     const q2 = createEmbeddedQueue({ sql: db.sql, log, leaseMs: 300, pollMs: 30 });

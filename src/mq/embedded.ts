@@ -297,6 +297,8 @@ class Runner {
       }
       // A full batch means more may be waiting: claim again as soon as there is room.
       if (claimed.length > 0 && claimed.length === room) continue;
+      // stop() may have come while the claim was in flight, when there was no wait to cut short.
+      if (this.stopping) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, this.q.pollMs);
         function done() {
