@@ -29,6 +29,15 @@ function threadLog(fields: Record<string, unknown> = {}): Logger {
   return { level: "debug", debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"), child: (f) => threadLog({ ...fields, ...f }) };
 }
 
+/**
+ * PGlite as a wire-protocol backend only: notify talks to it through pg-server.ts, never through
+ * PGlite's own query() and its type parsers, so the pg_type scan PGlite runs at start to build array
+ * parsers (20–30 ms on a cold catalog, on the start-up critical path) is skipped.
+ */
+class WirePglite extends PGlite {
+  override async _initArrayTypes(): Promise<void> {}
+}
+
 let db: PGlite | undefined;
 let server: PgServer | undefined;
 
@@ -38,7 +47,8 @@ self.onmessage = async (e: MessageEvent<ThreadRequest>) => {
     try {
       const started = performance.now();
       const assets = await loadPgliteAssets({ initdb: m.initdb });
-      db = await PGlite.create({ dataDir: m.dir, ...assets, startParams: [...PGlite.defaultStartParams, ...START_PARAMS] });
+      db = new WirePglite({ dataDir: m.dir, ...assets, startParams: [...PGlite.defaultStartParams, ...START_PARAMS] });
+      await db.waitReady;
       server = await servePglite(db, threadLog());
       reply({ type: "ready", url: server.url, ms: Math.round(performance.now() - started) });
     } catch (err) {
