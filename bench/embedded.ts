@@ -66,7 +66,7 @@ async function send(n: NotifyProcess, count: number, tag: string): Promise<void>
   );
 }
 
-async function readyTime(runs = 5): Promise<number[]> {
+async function readyTime(runs = 9): Promise<number[]> {
   const dir = mkdtempSync(join(tmpdir(), "notify-bench-ready-"));
   const env = { NOTIFY_DATA_DIR: dir, NOTIFY_LOG_LEVEL: "warn", NOTIFY_GRPC_PORT: "0", NOTIFY_ADMIN_PORT: "0" };
   try {
@@ -74,7 +74,7 @@ async function readyTime(runs = 5): Promise<number[]> {
     const out: number[] = [];
     for (let r = 0; r < runs; r++) {
       const t = performance.now();
-      const n = await startNotify("all", env, { readyTimeoutMs: 60_000 });
+      const n = await startNotify("all", env, { readyTimeoutMs: 60_000, readyPollMs: 2 });
       out.push(Math.round(performance.now() - t));
       await n.kill("SIGTERM");
     }
