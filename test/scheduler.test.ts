@@ -280,3 +280,27 @@ describe.skipIf(!(await haveServices))("scheduler: delayed sends, campaigns, rep
     expect(restarts).toBeGreaterThan(3);
   }, 120_000);
 });
+
+describe.skipIf(!(await haveServices))("scheduler: idle cost", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness({ env: { NOTIFY_SCHEDULER_TICK_MS: "50" } });
+  });
+  afterAll(() => h?.close());
+
+  test("an idle tick is one statement (the probe), not one per step", async () => {
+    let statements = 0;
+    const sql = new Proxy(h.app.sql, {
+      apply: (target, self, args) => (statements++, Reflect.apply(target, self, args)),
+      get: (target, key, recv) => (key === "begin" && statements++, Reflect.get(target, key, recv)),
+    });
+    const stop = await startScheduler({ ...h.app, sql });
+    const t = performance.now();
+    await Bun.sleep(1_000); // the quantity measured is what happens over time: 20 ticks of 50 ms
+    const ticks = (performance.now() - t) / 50;
+    await stop();
+    // One probe per tick, plus the fan-out loop's first claim. Without the probe: ≈ 8 per tick.
+    expect(statements).toBeGreaterThan(ticks / 2);
+    expect(statements).toBeLessThanOrEqual(ticks + 3);
+  });
+});
