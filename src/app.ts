@@ -53,4 +53,6 @@ export interface App {
   readiness: Map<string, () => Promise<{ ok: boolean; detail?: string }>>;
   /** Which parts run embedded (SPEC 6), for the banner and /readyz. */
   mode: { database: "postgres" | "embedded"; queue: "amqp" | "embedded" };
+  /** Embedded mode: settles with the reason if the embedded PostgreSQL is lost (the run then stops, exit 1). */
+  storageLost?: Promise<string>;
 }

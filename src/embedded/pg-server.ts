@@ -46,7 +46,8 @@ export interface PgServer {
   close(): Promise<void>;
 }
 
-export async function servePglite(db: PGlite, log: Logger): Promise<PgServer> {
+/** `onDead`: PGlite stopped answering (a failed unit, then a failed liveness check). */
+export async function servePglite(db: PGlite, log: Logger, onDead: (err: Error) => void = () => {}): Promise<PgServer> {
   const pending: Unit[] = [];
   const conns = new Set<Connection>();
   let owner: Connection | undefined;
@@ -73,6 +74,16 @@ export async function servePglite(db: PGlite, log: Logger): Promise<PgServer> {
         } catch (err) {
           log.warn("embedded postgres: protocol unit failed; closing that connection", { err: (err as Error).message });
           unit.conn.socket.destroy();
+          // One client's bad unit, or PGlite itself gone (a wasm trap)? Only a live one answers.
+          const dead = await db.exec("SELECT 1").then(() => undefined, (e: unknown) => e as Error);
+          if (dead) {
+            // Nothing will answer again: fail every client now rather than leave them waiting.
+            pending.length = 0;
+            server.close();
+            for (const c of conns) c.socket.destroy();
+            onDead(dead);
+            return;
+          }
         }
         owner = unit.endsWithFlush || db.isInTransaction() ? unit.conn : undefined;
         if (unit.conn.closed && owner === unit.conn) await release(unit.conn);

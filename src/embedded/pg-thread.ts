@@ -49,10 +49,10 @@ self.onmessage = async (e: MessageEvent<ThreadRequest>) => {
       const assets = await loadPgliteAssets({ initdb: m.initdb });
       db = new WirePglite({ dataDir: m.dir, ...assets, startParams: [...PGlite.defaultStartParams, ...START_PARAMS] });
       await db.waitReady;
-      server = await servePglite(db, threadLog());
+      server = await servePglite(db, threadLog(), (err) => reply({ type: "failed", message: `PGlite stopped answering: ${err.message}` }));
       reply({ type: "ready", url: server.url, ms: Math.round(performance.now() - started) });
     } catch (err) {
-      reply({ type: "failed", message: err instanceof Error ? err.message : String(err) });
+      reply({ type: "failed", message: describe(err) });
     }
   } else if (m.type === "close") {
     try {
@@ -63,3 +63,10 @@ self.onmessage = async (e: MessageEvent<ThreadRequest>) => {
     }
   }
 };
+
+/** Emscripten's file-system errors are not Error instances: name their errno rather than "[object Object]". */
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === "object" && err && "errno" in err) return `file system error (errno ${String(err.errno)})`;
+  return String(err);
+}

@@ -19,6 +19,15 @@ export interface EmbeddedStore {
   dir: string;
   /** True when this start created the database. */
   created: boolean;
+  /**
+   * Settles with the reason if PostgreSQL is lost after it started (its thread failed or exited,
+   * or PGlite stopped answering); never while it runs. A process without its database cannot do
+   * anything useful: the run stops and exits 1, so a supervisor restarts it (PostgreSQL recovers
+   * from its WAL; accepted events were committed).
+   */
+  lost: Promise<string>;
+  /** The PostgreSQL thread (tests end it to stand for a crash). */
+  thread: Worker;
   close(): Promise<void>;
 }
 
@@ -57,11 +66,18 @@ export function startEmbeddedStore(opts: { dataDir: string; log: Logger }): Prom
   const log = opts.log.child({ component: "embedded-postgres" });
   const worker = new Worker(THREAD_ENTRY);
   let onClosed: (() => void) | undefined;
+  let closing: Promise<void> | undefined;
+  let isLost = false;
+  let markLost!: (reason: string) => void;
+  const lost = new Promise<string>((resolve) => (markLost = resolve));
   return new Promise<EmbeddedStore>((resolveStore, reject) => {
     let ready = false;
     const fail = (message: string) => {
       if (ready) {
-        log.error("embedded postgres thread failed", { err: message });
+        if (closing) return;
+        log.error("embedded postgres failed", { err: message });
+        isLost = true;
+        markLost(message);
         return;
       }
       worker.terminate();
@@ -69,6 +85,7 @@ export function startEmbeddedStore(opts: { dataDir: string; log: Logger }): Prom
       reject(new Error(`embedded postgres: ${message}`));
     };
     worker.onerror = (e) => fail(e.message);
+    worker.addEventListener("close", () => fail("its thread exited"));
     worker.onmessage = (e: MessageEvent<ThreadReply>) => {
       const m = e.data;
       if (m.type === "log") log[m.level](m.msg, m.fields);
@@ -77,14 +94,16 @@ export function startEmbeddedStore(opts: { dataDir: string; log: Logger }): Prom
       else if (m.type === "ready") {
         ready = true;
         log.debug("embedded postgres started", { dir, created, duration_ms: m.ms });
-        let closing: Promise<void> | undefined;
         resolveStore({
           url: m.url,
           dir,
           created,
+          lost,
+          thread: worker,
           close: () =>
             (closing ??= new Promise<void>((done) => {
-              const timer = setTimeout(() => onClosed?.(), CLOSE_TIMEOUT_MS);
+              // A lost thread will not answer "closed": no point waiting for it.
+              const timer = setTimeout(() => onClosed?.(), isLost ? 0 : CLOSE_TIMEOUT_MS);
               onClosed = () => {
                 clearTimeout(timer);
                 worker.terminate();

@@ -27,7 +27,7 @@ export class StartupError extends Error {}
 
 export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle, earlyStore?: Promise<EmbeddedStore>): Promise<App> {
   // PostgreSQL/RabbitMQ when configured, else embedded (SPEC 6): src/embedded/open.ts.
-  const { sql, queue, mode } = await openStorage(config, log, lifecycle, earlyStore).catch((err: Error) => {
+  const { sql, queue, mode, lost } = await openStorage(config, log, lifecycle, earlyStore).catch((err: Error) => {
     throw err instanceof EmbeddedModeError ? new StartupError(err.message) : err;
   });
 
@@ -75,5 +75,6 @@ export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle
     audit,
     readiness: new Map(),
     mode,
+    storageLost: lost,
   };
 }

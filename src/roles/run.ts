@@ -34,10 +34,10 @@ export async function runRoles(config: Config, log: Logger, earlyStore?: Promise
     })();
     return stopping;
   };
-  const done = new Promise<number>((resolve) => {
-    process.once("SIGTERM", () => shutdown("SIGTERM").then(resolve));
-    process.once("SIGINT", () => shutdown("SIGINT").then(resolve));
-  });
+  let finish!: (code: number) => void;
+  const done = new Promise<number>((resolve) => (finish = resolve));
+  process.once("SIGTERM", () => shutdown("SIGTERM").then(finish));
+  process.once("SIGINT", () => shutdown("SIGINT").then(finish));
 
   if (!config.adminKey && isEmbedded(config)) {
     const local = ensureLocalAdminKey(config.dataDir);
@@ -46,6 +46,12 @@ export async function runRoles(config: Config, log: Logger, earlyStore?: Promise
   }
   prepare(config);
   const app = await buildApp(config, log, lifecycle, earlyStore);
+  // Without its database the process can do nothing: stop, and exit 1 so a supervisor restarts it.
+  void app.storageLost?.then(async (reason) => {
+    log.error("embedded PostgreSQL lost; stopping", { err: reason });
+    await shutdown("storage-lost");
+    finish(1);
+  });
   // Not ready until every role has started: a gateway that answers while the worker is still
   // starting would be sent traffic nobody delivers yet.
   let starting = true;
