@@ -120,6 +120,24 @@ describe.skipIf(!(await haveServices))("GraphQL: HTTP and graphql-ws", () => {
     expect(tooMany.body.errors![0].extensions.code).toBe("VALIDATION_FAILED");
   });
 
+  test("bad requests get 400 with a reason, never 500: a subscription over HTTP, malformed JSON, variables or query", async () => {
+    const sub = await gql(c.a, ADMIN_KEY, `subscription { notificationStatus(id: "01a2124c-6bf4-7457-af7b-325b126f8296") { id } }`);
+    expect(sub.status).toBe(400);
+    expect(sub.body.errors![0].extensions.code).toBe("SUBSCRIPTION_OVER_HTTP");
+    const post = (body: string) => fetch(`${c.a.url}/graphql`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" }, body });
+    const broken = await post(`{"query": "{ templates { key } }"`);
+    expect(broken.status).toBe(400);
+    expect(((await broken.json()) as any).errors[0].extensions.code).toBe("BAD_REQUEST");
+    const vars = await post(JSON.stringify({ query: "{ templates { key } }", variables: "{not json" }));
+    expect(vars.status).toBe(400);
+    expect(((await vars.json()) as any).errors[0].message).toContain("variables");
+    const syntax = await post(JSON.stringify({ query: "{ templates { " }));
+    expect(syntax.status).toBe(400);
+    expect(((await syntax.json()) as any).errors[0].extensions.code).toBe("GRAPHQL_PARSE_FAILED");
+    const ok = await post(JSON.stringify({ query: "query Q($n: Int) { notifications(first: $n) { items { id } } }", variables: JSON.stringify({ n: 1 }) }));
+    expect(ok.status).toBe(200);
+  });
+
   test("graphql-ws: inbox subscription on gateway B gets the caller's new messages posted to A, never another user's", async () => {
     const [olga, pete] = await Promise.all([c.token("olga"), c.token("pete")]);
     const olgaSub = subscribeTo(wsClient(c.b, olga), `subscription { inbox { id title body read } }`);

@@ -128,6 +128,14 @@ describe.skipIf(!(await haveServices))("scheduler: delayed sends, campaigns, rep
     await h?.close();
   });
 
+  test("campaign list cursors that this API did not hand out are 422, not a failed query", async () => {
+    const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64url");
+    for (const cur of ["2026-01-01T00:00:00Z|not-a-uuid", "yesterday|01a2124c-6bf4-7457-af7b-325b126f8296", "x"]) {
+      const r = await req(`/api/v1/campaigns?cursor=${b64(cur)}`);
+      expect([cur, r.status]).toEqual([cur, 422]);
+    }
+  });
+
   test("send_at: held in PostgreSQL, cancellable until due, published once when the clock passes it", async () => {
     await setClock(h.db.sql, "2026-06-01T10:00:00Z");
     const ev = (to: string) => ({ event: "reminder", to: [{ user_id: to, email: `${to}@example.com` }], channels: ["email"], title: "Reminder", body: "see you", send_at: "2026-06-01T10:05:00Z" });

@@ -107,6 +107,16 @@ describe.skipIf(!(await haveServices))("spine: event → e-mail", () => {
     expect(after[0]!.n).toBe(before[0]!.n);
   });
 
+  test("a cursor this API did not hand out is 422 naming `cursor`, not a failed query", async () => {
+    const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64url");
+    for (const path of [`/api/v1/api-keys?cursor=${b64("not-a-uuid")}`, `/api/v1/dead-letters?cursor=${b64("x")}`, `/api/v1/users?cursor=${b64("a\u0000b")}`]) {
+      const r = await h.request(path);
+      expect([path, r.status]).toEqual([path, 422]);
+      expect(((await r.json()) as any).error.details[0].path).toBe("cursor");
+    }
+    expect((await h.request(`/api/v1/users?cursor=${b64("u")}`)).status).toBe(200);
+  });
+
   test("authentication and scopes", async () => {
     const noKey = await h.request("/api/v1/events", { method: "POST", key: null, json: {} });
     expect(noKey.status).toBe(401);

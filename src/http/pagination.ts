@@ -1,10 +1,16 @@
 /** Cursor pagination: `?limit=&cursor=` → `{items, next_cursor}`. Cursors are opaque base64url. */
 import { AppError } from "../runtime/errors.ts";
+import { isUuid } from "../store/notifications.ts";
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 500;
 
-export function pageParams(query: (k: string) => string | undefined): { limit: number; after?: string } {
+/** A cursor this API did not hand out (bad base64, or a key of the wrong shape): 400, never a query. */
+export const invalidCursor = () =>
+  new AppError("VALIDATION_FAILED", "invalid cursor", { details: [{ path: "cursor", message: "not a cursor returned by this API" }] });
+
+/** `key: "uuid"`: the list is keyed by a uuid, so a cursor must decode to one. */
+export function pageParams(query: (k: string) => string | undefined, key: "text" | "uuid" = "text"): { limit: number; after?: string } {
   const raw = query("limit");
   let limit = DEFAULT_LIMIT;
   if (raw !== undefined) {
@@ -15,11 +21,9 @@ export function pageParams(query: (k: string) => string | undefined): { limit: n
   }
   const cursor = query("cursor");
   if (!cursor) return { limit };
-  try {
-    return { limit, after: Buffer.from(cursor, "base64url").toString("utf8") };
-  } catch {
-    throw new AppError("VALIDATION_FAILED", "invalid cursor", { details: [{ path: "cursor", message: "not a cursor returned by this API" }] });
-  }
+  const after = Buffer.from(cursor, "base64url").toString("utf8");
+  if (after.includes("\0") || (key === "uuid" && !isUuid(after))) throw invalidCursor();
+  return { limit, after };
 }
 
 /** Fetch limit+1 rows; this trims and builds the cursor from the last row's key. */

@@ -21,7 +21,7 @@ export function apiKeyRoutes(api: Hono<Env>, app: App) {
   });
 
   api.get("/api-keys", requireScope("admin"), async (c) => {
-    const { limit, after } = pageParams((k) => c.req.query(k));
+    const { limit, after } = pageParams((k) => c.req.query(k), "uuid");
     const rows = await app.repos.apiKeys.list(limit + 1, after);
     return c.json(page(rows, limit, (k) => k.id));
   });

@@ -9,12 +9,13 @@ import { AppError } from "../../runtime/errors.ts";
 import { parse } from "../../schemas/common.ts";
 import { CampaignInput, CampaignPatch, SchedulePreview } from "../../schemas/campaign.ts";
 import { createCampaignService } from "../../services/campaigns.ts";
+import { isUuid } from "../../store/notifications.ts";
 import { createCampaignRepo, type CampaignRepo, type CampaignRow, type RunRow } from "../../store/campaigns.ts";
 import { requireScope, type Principal } from "../auth.ts";
 import type { Env } from "../env.ts";
 import { jsonBody } from "../app.ts";
 import { addOperations } from "../openapi.ts";
-import { page, pageParams } from "../pagination.ts";
+import { invalidCursor, page, pageParams } from "../pagination.ts";
 
 addOperations([
   { method: "post", path: "/api/v1/campaigns", summary: "Create a campaign (one-off, now, or cron with time zone)", scope: "campaigns:write", body: CampaignInput, status: 201, tag: "campaigns" },
@@ -79,8 +80,8 @@ function countParam(raw: string | undefined): number {
 function decodeCursor(raw: string | undefined): { at: string; id: string } | undefined {
   if (raw === undefined) return undefined;
   const [at, id] = raw.split("|");
-  if (!at || !id || Number.isNaN(Date.parse(at))) throw new AppError("VALIDATION_FAILED", "invalid cursor", { details: [{ path: "cursor", message: "not a cursor returned by this API" }] });
-  return { at, id };
+  if (!at || !id || Number.isNaN(Date.parse(at)) || !isUuid(id)) throw invalidCursor();
+  return { at: new Date(Date.parse(at)).toISOString(), id };
 }
 
 export function campaignRoutes(api: Hono<Env>, app: App) {

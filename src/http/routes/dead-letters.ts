@@ -11,7 +11,7 @@ import { deliveryJobs, jobIds } from "../../services/delivery-jobs.ts";
 
 export function deadLetterRoutes(api: Hono<Env>, app: App) {
   api.get("/dead-letters", requireScope("admin"), async (c) => {
-    const { limit, after } = pageParams((k) => c.req.query(k));
+    const { limit, after } = pageParams((k) => c.req.query(k), "uuid");
     const rows = await app.repos.deadLetters.list(limit + 1, after, c.req.query("include_replayed") === "true");
     return c.json(page(rows, limit, (d) => d.id));
   });
