@@ -131,9 +131,14 @@ describe.skipIf(!(await haveServices))("GraphQL: HTTP and graphql-ws", () => {
     const vars = await post(JSON.stringify({ query: "{ templates { key } }", variables: "{not json" }));
     expect(vars.status).toBe(400);
     expect(((await vars.json()) as any).errors[0].message).toContain("variables");
+    const arrayVars = await post(JSON.stringify({ query: "{ templates { key } }", variables: [1] }));
+    expect(arrayVars.status).toBe(400);
     const syntax = await post(JSON.stringify({ query: "{ templates { " }));
     expect(syntax.status).toBe(400);
     expect(((await syntax.json()) as any).errors[0].extensions.code).toBe("GRAPHQL_PARSE_FAILED");
+    const nul = await gql(c.a, ADMIN_KEY, `mutation($e: String!) { sendEvent(input: { event: $e, to: ["u1"], channels: ["in_app"], title: "t", body: "b" }) { id } }`, { e: "a\u0000" });
+    expect(nul.status).toBe(400);
+    expect(nul.body.errors![0].extensions.code).toBe("VALIDATION_FAILED");
     const ok = await post(JSON.stringify({ query: "query Q($n: Int) { notifications(first: $n) { items { id } } }", variables: JSON.stringify({ n: 1 }) }));
     expect(ok.status).toBe(200);
   });

@@ -103,6 +103,15 @@ describe.skipIf(!(await haveServices))("spine: event → e-mail", () => {
     expect(((await unknownTemplate.json()) as any).error.details[0].path).toBe("template");
     const noChannels = await h.request("/api/v1/events", { method: "POST", json: { event: "x", to: ["u1"], template: "welcome" } });
     expect(noChannels.status).toBe(422);
+    // U+0000 cannot be stored by PostgreSQL: 422 naming the field (was a 503 "retry later" here).
+    const nul = await h.request("/api/v1/events", { method: "POST", json: { event: "x", to: ["u1"], template: "welcome", channels: ["email"], data: { name: "a\u0000b" } } });
+    expect(nul.status).toBe(422);
+    expect(((await nul.json()) as any).error.details[0].path).toBe("data.name");
+    const nulUser = await h.request("/api/v1/users/nul", { method: "PUT", json: { email: "n@example.com", attributes: { "k\u0000": 1 } } });
+    expect(nulUser.status).toBe(422);
+    expect(((await nulUser.json()) as any).error.details[0].path).toBe("attributes.k\u0000");
+    // The six characters \u0000 as text are fine.
+    expect((await h.request("/api/v1/users/nul", { method: "PUT", json: { email: "n@example.com", name: "\\u0000" } })).status).toBe(201);
     const after = await h.db.sql`SELECT count(*)::int AS n FROM notifications`;
     expect(after[0]!.n).toBe(before[0]!.n);
   });

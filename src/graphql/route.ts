@@ -5,9 +5,10 @@
 import { graphqlServer } from "@hono/graphql-server";
 import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { GraphQLError, parse, type ASTVisitor, type ValidationContext, type ValidationRule } from "graphql";
+import { GraphQLError, parse, visit, type ASTVisitor, type ValidationContext, type ValidationRule } from "graphql";
 import type { App } from "../app.ts";
 import type { Env } from "../http/env.ts";
+import { nulPath } from "../http/app.ts";
 import { addOperations } from "../http/openapi.ts";
 import { AppError } from "../runtime/errors.ts";
 import { limitRule } from "./limits.ts";
@@ -40,38 +41,9 @@ export function graphqlRoutes(root: Hono<Env>, app: App): void {
     // The library matches the content type exactly; "application/json; charset=utf-8" is just as JSON.
     const type = c.req.header("content-type");
     const json = c.req.method === "POST" && !!type && /^application\/json\s*(;|$)/i.test(type);
-    // Malformed JSON, variables and query text are answered here: the library would print a stack
-    // trace to stderr for each (not a log line, and a flood of them on demand).
-    let body: string | undefined;
-    let variables = c.req.query("variables");
-    let query = c.req.query("query");
-    if (json) {
-      body = await c.req.text();
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body);
-      } catch {
-        return c.json({ errors: [{ message: "the request body is not valid JSON", extensions: { code: "BAD_REQUEST" } }] }, 400);
-      }
-      const fields = parsed as { query?: unknown; variables?: unknown } | null;
-      if (typeof fields?.variables === "string" && variables === undefined) variables = fields.variables;
-      if (typeof fields?.query === "string" && query === undefined) query = fields.query;
-    }
-    if (query !== undefined) {
-      try {
-        parse(query);
-      } catch (err) {
-        const e = err as GraphQLError;
-        return c.json({ errors: [{ message: e.message, locations: e.locations, extensions: { code: "GRAPHQL_PARSE_FAILED" } }] }, 400);
-      }
-    }
-    if (variables !== undefined) {
-      try {
-        JSON.parse(variables);
-      } catch {
-        return c.json({ errors: [{ message: "variables are not valid JSON", extensions: { code: "BAD_REQUEST" } }] }, 400);
-      }
-    }
+    const body = json ? await c.req.text() : undefined;
+    const refusal = refuse(body, c.req.query("query"), c.req.query("variables"));
+    if (refusal) return c.json({ errors: [refusal] }, 400);
     if (json) {
       const headers = new Headers(c.req.raw.headers);
       headers.set("content-type", "application/json");
@@ -79,4 +51,43 @@ export function graphqlRoutes(root: Hono<Env>, app: App): void {
     }
     return server(c, next);
   });
+}
+
+/**
+ * Requests answered here rather than by the library: malformed JSON, variables or query text (it
+ * would print a stack trace to stderr for each: not a log line, and a flood of them on demand), and
+ * strings holding U+0000, which PostgreSQL cannot store (as on REST, refused before they get there).
+ */
+function refuse(body: string | undefined, urlQuery?: string, urlVariables?: string): { message: string; locations?: unknown; extensions: Record<string, unknown> } | undefined {
+  const bad = (message: string, code = "BAD_REQUEST", extra: Record<string, unknown> = {}) => ({ message, extensions: { code, ...extra } });
+  let fields: { query?: unknown; variables?: unknown } = {};
+  if (body !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return bad("the request body is not valid JSON");
+    }
+    if (parsed && typeof parsed === "object") fields = parsed;
+  }
+  let variables: unknown = urlVariables ?? fields.variables;
+  if (typeof variables === "string") {
+    try {
+      variables = JSON.parse(variables);
+    } catch {
+      return bad("variables are not valid JSON");
+    }
+  }
+  if (variables != null && (typeof variables !== "object" || Array.isArray(variables))) return bad("variables must be a JSON object");
+  let nul = nulPath(variables, "variables");
+  const query = urlQuery ?? (typeof fields.query === "string" ? fields.query : undefined);
+  if (query !== undefined) {
+    try {
+      visit(parse(query), { StringValue: (node) => void (node.value.includes("\0") && (nul ??= "query")) });
+    } catch (err) {
+      const e = err as GraphQLError;
+      return { message: e.message, locations: e.locations, extensions: { code: "GRAPHQL_PARSE_FAILED" } };
+    }
+  }
+  return nul === undefined ? undefined : bad("strings may not contain U+0000 (NUL)", "VALIDATION_FAILED", { path: nul });
 }

@@ -125,9 +125,30 @@ function isHttpException(err: unknown): err is Error & { status: number } {
 /** Reads a JSON body or throws 400 MALFORMED_JSON. */
 export async function jsonBody(c: { req: { text(): Promise<string>; header(n: string): string | undefined } }): Promise<unknown> {
   const text = await c.req.text();
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     throw new AppError("MALFORMED_JSON", "request body is not valid JSON", { details: [{ path: "(body)", message: "not valid JSON" }] });
   }
+  // PostgreSQL stores no U+0000 in text or jsonb: refused here, naming the field, rather than
+  // failing in the database (a 500, or a 503 "retry later" on the accept path that no retry fixes).
+  if (text.includes("\\u0000")) {
+    const at = nulPath(body);
+    if (at !== undefined) throw new AppError("VALIDATION_FAILED", "strings may not contain U+0000 (NUL)", { details: [{ path: at || "(body)", message: "contains U+0000" }] });
+  }
+  return body;
+}
+
+/** Dotted path of the first key or string value holding U+0000, or undefined. */
+export function nulPath(v: unknown, path = ""): string | undefined {
+  if (typeof v === "string") return v.includes("\0") ? path : undefined;
+  if (!v || typeof v !== "object") return undefined;
+  for (const [k, x] of Object.entries(v)) {
+    const p = path ? `${path}.${k}` : k;
+    if (k.includes("\0")) return p;
+    const found = nulPath(x, p);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
