@@ -11,6 +11,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinary, startNotify, type NotifyProcess } from "./support/binary.ts";
+import { AUDIENCE, ISSUER, JWT_SECRET, signToken } from "./support/realtime.ts";
+import { waitFor } from "./support/services.ts";
+import { connectWs } from "./support/ws-client.ts";
 
 setDefaultTimeout(180_000);
 
@@ -104,7 +107,7 @@ let dir: string;
 beforeAll(async () => {
   await ensureBinary();
   dir = mkdtempSync(join(tmpdir(), "notify-fuzz-"));
-  n = await startNotify("all", { NOTIFY_DATA_DIR: dir, NOTIFY_ADMIN_KEY: KEY, NOTIFY_JWT_SECRET: "j".repeat(40), NOTIFY_GRPC_PORT: "0", NOTIFY_ADMIN_PORT: "0", NOTIFY_LOG_LEVEL: "warn" });
+  n = await startNotify("all", { NOTIFY_DATA_DIR: dir, NOTIFY_ADMIN_KEY: KEY, NOTIFY_JWT_SECRET: JWT_SECRET, NOTIFY_JWT_ISSUER: ISSUER, NOTIFY_JWT_AUDIENCE: AUDIENCE, NOTIFY_GRPC_PORT: "0", NOTIFY_ADMIN_PORT: "0", NOTIFY_LOG_LEVEL: "warn" });
 });
 afterAll(async () => {
   await n?.kill("SIGTERM");
@@ -142,4 +145,32 @@ test(`${REQUESTS} random requests (seed ${SEED}): every answer below 500, no err
   const notJson = n.logs.filter((l) => !l.startsWith("{") && !l.startsWith("notify: ") && !l.startsWith("  "));
   expect(notJson).toEqual([]);
   expect(n.logs.filter((l) => l.includes('"level":"error"'))).toEqual([]);
+});
+
+test("random WebSocket frames on both protocols: every socket answered or closed cleanly, no error logged, still ready", async () => {
+  const FRAME_TYPES = ["ping", "read", "read_all", "archive", "connection_init", "subscribe", "complete", "pong", "next", "error"];
+  const frame = () => {
+    if (!int(6)) return pick(["", "{", "[]", "null", "1", "\u0000", "x".repeat(70_000)]);
+    const m = (int(3) ? value(1) : {}) as Record<string, unknown>;
+    const o: Record<string, unknown> = m && typeof m === "object" && !Array.isArray(m) ? m : {};
+    if (int(5)) o.type = pick(FRAME_TYPES);
+    if (int(2)) o.id = int(2) ? pick(STRINGS).slice(0, 100) : value(2);
+    if (o.type === "subscribe" && int(2)) o.payload = { query: pick(GRAPHQL), variables: int(2) ? value(1) : undefined };
+    return JSON.stringify(o);
+  };
+  for (let round = 0; round < 6; round++) {
+    const token = await signToken(`ws-user-${round}`);
+    const graphqlWs = round % 2 === 1;
+    const ws = connectWs(`ws://127.0.0.1:${n.port}/ws`, { protocols: graphqlWs ? ["graphql-transport-ws", "bearer", token] : ["bearer", token] });
+    await ws.opened;
+    if (graphqlWs && int(2)) ws.send({ type: "connection_init", payload: { authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 300 && !ws.closed; i++) ws.send(frame());
+    // The server either answers frames or closes with a reason; what it must not do is go down.
+    await waitFor(async () => ws.closed !== null || ws.frames.length > 0, { what: "an answer or a close" });
+    ws.close();
+  }
+  expect((await fetch(`http://127.0.0.1:${n.port}/readyz`)).status).toBe(200);
+  expect(n.proc.exitCode).toBeNull();
+  expect(n.logs.filter((l) => !l.startsWith("{") && !l.startsWith("notify: ") && !l.startsWith("  "))).toEqual([]);
+  expect(n.logs.filter((l) => l.includes('"level":"error"') || l.includes("ws command failed"))).toEqual([]);
 });
