@@ -8,9 +8,9 @@ import { bodyLimit } from "hono/body-limit";
 import { GraphQLError, parse, visit, type ASTVisitor, type ValidationContext, type ValidationRule } from "graphql";
 import type { App } from "../app.ts";
 import type { Env } from "../http/env.ts";
-import { nulPath } from "../http/app.ts";
 import { addOperations } from "../http/openapi.ts";
 import { AppError } from "../runtime/errors.ts";
+import { nulPath } from "../schemas/common.ts";
 import { limitRule } from "./limits.ts";
 import { createSchema } from "./schema.ts";
 

@@ -92,7 +92,7 @@ describe.skipIf(!(await haveServices))("Audience.Resolve", () => {
     for await (const users of clients.audience.resolve({ where: { "attributes.plan": "premium" } }, 5000)) premium += users.length;
     expect(premium).toBe(n);
 
-    for (const where of [{ email: "x" }, { "attributes.": "x" }, {}]) {
+    for (const where of [{ email: "x" }, { "attributes.": "x" }, {}, { "attributes.plan": "a\u0000" }]) {
       const err = await (async () => {
         for await (const _ of clients.audience.resolve({ where: where as Record<string, string> })) void _;
       })().catch((e) => e);

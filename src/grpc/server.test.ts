@@ -52,10 +52,12 @@ describe.skipIf(!(await haveServices))("gRPC backend: unary calls", () => {
   });
 
   test("GetUsers validates its request", async () => {
-    const err = await clients.users.getUsers([]).catch((e) => e);
-    expect(err).toBeInstanceOf(GrpcCallError);
-    expect(err.grpcCode).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(err.retryable).toBe(false);
+    for (const ids of [[], ["a\u0000b"]]) {
+      const err = await clients.users.getUsers(ids).catch((e) => e);
+      expect(err).toBeInstanceOf(GrpcCallError);
+      expect(err.grpcCode).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(err.retryable).toBe(false);
+    }
   });
 
   test("a missing or wrong token is UNAUTHENTICATED", async () => {

@@ -63,6 +63,7 @@ export function createUsersService(deps: UsersServiceOptions) {
       if (ids.length === 0) throw new AppError("VALIDATION_FAILED", "ids must not be empty", { details: [{ path: "ids", message: "must not be empty" }] });
       if (ids.length > MAX_IDS_PER_CALL) throw new AppError("VALIDATION_FAILED", `at most ${MAX_IDS_PER_CALL} ids per call`, { details: [{ path: "ids", message: "too many ids" }] });
       if (ids.some((id) => id === "")) throw new AppError("VALIDATION_FAILED", "ids must not be empty strings", { details: [{ path: "ids", message: "empty id" }] });
+      if (ids.some((id) => id.includes("\0"))) throw new AppError("VALIDATION_FAILED", "ids may not contain U+0000", { details: [{ path: "ids", message: "contains U+0000" }] });
 
       const local = await getLocal(ids);
       const users = new Map(local);

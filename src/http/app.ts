@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { App } from "../app.ts";
+import { nulPath } from "../schemas/common.ts";
 import { AppError } from "../runtime/errors.ts";
 import { metrics } from "../runtime/metrics.ts";
 import { bearerToken, createKeyAuthenticator, type Principal } from "./auth.ts";
@@ -138,17 +139,4 @@ export async function jsonBody(c: { req: { text(): Promise<string>; header(n: st
     if (at !== undefined) throw new AppError("VALIDATION_FAILED", "strings may not contain U+0000 (NUL)", { details: [{ path: at || "(body)", message: "contains U+0000" }] });
   }
   return body;
-}
-
-/** Dotted path of the first key or string value holding U+0000, or undefined. */
-export function nulPath(v: unknown, path = ""): string | undefined {
-  if (typeof v === "string") return v.includes("\0") ? path : undefined;
-  if (!v || typeof v !== "object") return undefined;
-  for (const [k, x] of Object.entries(v)) {
-    const p = path ? `${path}.${k}` : k;
-    if (k.includes("\0")) return p;
-    const found = nulPath(x, p);
-    if (found !== undefined) return found;
-  }
-  return undefined;
 }

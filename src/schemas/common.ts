@@ -45,3 +45,16 @@ export function parse<S extends v.GenericSchema>(schema: S, input: unknown, pref
   const details = issuesToDetails(result.issues).map((d) => ({ ...d, path: prefix && d.path !== "(body)" ? `${prefix}.${d.path}` : d.path }));
   throw new AppError("VALIDATION_FAILED", `invalid request: ${details.map((d) => `${d.path} ${d.message}`).join("; ")}`, { details });
 }
+
+/** Dotted path of the first key or string value holding U+0000, or undefined. */
+export function nulPath(v: unknown, path = ""): string | undefined {
+  if (typeof v === "string") return v.includes("\0") ? path : undefined;
+  if (!v || typeof v !== "object") return undefined;
+  for (const [k, x] of Object.entries(v)) {
+    const p = path ? `${path}.${k}` : k;
+    if (k.includes("\0")) return p;
+    const found = nulPath(x, p);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}

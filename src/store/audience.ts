@@ -11,6 +11,7 @@ import type postgres from "postgres";
 import { AppError } from "../runtime/errors.ts";
 import type { Sql } from "./db.ts";
 import { toUser, type User } from "./users.ts";
+import { nulPath } from "../schemas/common.ts";
 
 export type AudienceSpec = { all: true } | { user_ids: string[] } | { where: Record<string, string> };
 
@@ -67,10 +68,14 @@ export function checkAudience(sql: Sql, audience: AudienceSpec, batchSize: numbe
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
     throw invalid("batch_size", `batch_size must be an integer from 1 to ${MAX_BATCH_SIZE}`);
   }
-  if ("where" in audience) compileWhere(sql, audience.where);
-  else if ("user_ids" in audience) {
+  // PostgreSQL stores and compares no U+0000: a filter or id holding one could only fail in the query.
+  if ("where" in audience) {
+    const nul = nulPath(audience.where, "audience.where");
+    if (nul !== undefined) throw invalid(nul, "may not contain U+0000");
+    compileWhere(sql, audience.where);
+  } else if ("user_ids" in audience) {
     if (!Array.isArray(audience.user_ids)) throw invalid("audience.user_ids", "user_ids must be a list");
-    if (audience.user_ids.some((id) => typeof id !== "string" || id === "")) throw invalid("audience.user_ids", "user ids must be non-empty strings");
+    if (audience.user_ids.some((id) => typeof id !== "string" || id === "" || id.includes("\0"))) throw invalid("audience.user_ids", "user ids must be non-empty strings without U+0000");
   } else if (!("all" in audience) || audience.all !== true) throw invalid("audience", "audience needs all, user_ids or where");
 }
 
