@@ -1,7 +1,9 @@
 /**
  * The spine through the public surface: REST in, RabbitMQ, worker, e-mail out at a real SMTP server.
  */
+import { AMQPClient } from "@cloudamqp/amqp-client";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { EXCHANGES } from "../src/mq/topology.ts";
 import { createHarness, type Harness } from "./support/harness.ts";
 import { haveServices, waitFor } from "./support/services.ts";
 
@@ -124,6 +126,37 @@ describe.skipIf(!(await haveServices))("spine: event → e-mail", () => {
       expect(((await r.json()) as any).error.details[0].path).toBe("cursor");
     }
     expect((await h.request(`/api/v1/users?cursor=${b64("u")}`)).status).toBe(200);
+  });
+
+  test("producers publishing straight to notify.events (SPEC 3.7): sent once per message_id; invalid or U+0000 events dead-lettered at once", async () => {
+    const raw = new AMQPClient(h.app.config.amqpUrl!);
+    await raw.connect();
+    const publish = async (body: string, messageId?: string) => {
+      const ch = await raw.channel();
+      await ch.confirmSelect();
+      await ch.basicPublish(EXCHANGES.events.name, "order.paid", body, { messageId, deliveryMode: 2, contentType: "application/json" });
+      await ch.close();
+    };
+    try {
+      const event = { event: "order.paid", to: [{ user_id: "amqp1", email: "amqp1@example.com", name: "Ann" }], template: "welcome", channels: ["email"], data: { link: "https://example.com/r/1" } };
+      await publish(JSON.stringify(event), "amqp-msg-1");
+      await publish(JSON.stringify(event), "amqp-msg-1"); // the producer's retry of the same message
+      await publish(JSON.stringify({ ...event, to: [{ user_id: "amqp2", email: "amqp2@example.com", name: "Bo" }] })); // no message_id
+      await waitFor(() => h.smtp.mails.some((m) => m.to.includes("amqp1@example.com")) && h.smtp.mails.some((m) => m.to.includes("amqp2@example.com")), { what: "both mails" });
+      await publish(JSON.stringify({ ...event, to: [{ user_id: "amqp3", email: "amqp3@example.com" }], data: { link: "a\u0000b" } }), "amqp-nul");
+      await publish(JSON.stringify({ title: "no recipients", body: "x" }), "amqp-invalid");
+      const dead = await waitFor(async () => {
+        const list = (await (await h.request("/api/v1/dead-letters")).json()) as { items: Array<{ reason: string; payload: any }> };
+        return list.items.length >= 2 ? list.items : undefined;
+      }, { what: "two dead letters" });
+      expect(dead.every((d) => d.reason.startsWith("invalid event"))).toBe(true);
+      // Kept for inspection and replay, with the NUL spelled out (jsonb cannot hold U+0000).
+      expect(dead.some((d) => d.payload?.body?.data?.link === "a\\u0000b")).toBe(true);
+      expect(h.smtp.mails.filter((m) => m.to.includes("amqp1@example.com"))).toHaveLength(1);
+      expect(h.smtp.mails.some((m) => m.to.includes("amqp3@example.com"))).toBe(false);
+    } finally {
+      await raw.close();
+    }
   });
 
   test("authentication and scopes", async () => {

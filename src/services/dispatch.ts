@@ -28,6 +28,7 @@ import { createBatcher } from "../store/batcher.ts";
 import { NOTIFICATION_HEADER } from "./relay.ts";
 import { deliveryJobs, jobIds } from "./delivery-jobs.ts";
 import type { EventService } from "./events.ts";
+import { nulPath } from "../schemas/common.ts";
 
 export interface UserDirectory {
   getMany(ids: string[]): Promise<Map<string, User>>;
@@ -97,6 +98,9 @@ export function createDispatcher(deps: DispatcherDeps) {
   /** Producers publishing straight to notify.events (SPEC 3.7): store the event first, idempotently by message_id. */
   async function ingest(msg: InMessage<unknown>): Promise<{ id: string; event: AcceptedEvent } | Outcome> {
     try {
+      // As REST and GraphQL refuse it: PostgreSQL cannot store U+0000, so no retry would help.
+      const nul = nulPath({ body: msg.body, message_id: msg.messageId });
+      if (nul !== undefined) return dead(`invalid event: ${nul} contains U+0000`);
       const { event, status } = await deps.events.prepare(msg.body, { source: "amqp" });
       const key = msg.messageId;
       if (status === "scheduled" || key) {

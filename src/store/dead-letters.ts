@@ -28,7 +28,7 @@ export function createDeadLetterRepo(sql: Sql) {
   return {
     async add(queue: string, refId: string | null, payload: unknown, reason: string, id: string = Bun.randomUUIDv7()): Promise<void> {
       await sql`INSERT INTO dead_letters (id, queue, ref_id, payload, reason)
-                VALUES (${id}, ${queue}, ${refId}, ${sql.json(payload as never)}, ${reason}) ON CONFLICT (id) DO NOTHING`;
+                VALUES (${id}, ${queue}, ${refId}, ${sql.json(storable(payload) as never)}, ${reason}) ON CONFLICT (id) DO NOTHING`;
     },
     async list(limit: number, after?: string, includeReplayed = false): Promise<DeadLetter[]> {
       const rows = await sql`
@@ -49,3 +49,16 @@ export function createDeadLetterRepo(sql: Sql) {
 }
 
 export type DeadLetterRepo = ReturnType<typeof createDeadLetterRepo>;
+
+/**
+ * jsonb holds no U+0000, and a poison message may carry one (that is often why it is poison): it is
+ * kept with each U+0000 spelled out as the six characters \u0000, so storing it cannot fail.
+ */
+function storable(v: unknown): unknown {
+  // Plain values only: anything else (a Date in the broker's headers) serialises as it always has.
+  if (typeof v === "string") return v.replaceAll("\0", "\\u0000");
+  if (Array.isArray(v)) return v.map(storable);
+  const plain = v && typeof v === "object" && [Object.prototype, null].includes(Object.getPrototypeOf(v));
+  if (plain) return Object.fromEntries(Object.entries(v).map(([k, x]) => [storable(k) as string, storable(x)]));
+  return v;
+}
