@@ -5,7 +5,7 @@ import { isUuid } from "../store/notifications.ts";
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 500;
 
-/** A cursor this API did not hand out (bad base64, or a key of the wrong shape): 400, never a query. */
+/** A cursor this API did not hand out (a key of the wrong shape, or holding U+0000): 422, never a query. */
 export const invalidCursor = () =>
   new AppError("VALIDATION_FAILED", "invalid cursor", { details: [{ path: "cursor", message: "not a cursor returned by this API" }] });
 
