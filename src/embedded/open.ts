@@ -41,21 +41,19 @@ export async function openStorage(config: Config, log: Logger, lifecycle: Lifecy
   }
   const dataDir = resolve(config.dataDir);
   let url = config.databaseUrl;
-  let lost: Promise<string> | undefined;
+  let store: EmbeddedStore | undefined;
   if (!url) {
-    const store = await (early ?? startEmbeddedStore({ dataDir, log })).catch((err: Error) => {
+    const opened = await (early ?? startEmbeddedStore({ dataDir, log })).catch((err: Error) => {
       throw isDataDirInUse(err) ? new EmbeddedModeError(err.message) : err;
     });
-    lifecycle.add("embedded-postgres", () => store.close());
-    url = store.url;
-    lost = store.lost;
+    lifecycle.add("embedded-postgres", () => opened.close());
+    url = opened.url;
+    store = opened;
   }
   const sql = createSql(url, { max: config.databaseUrl ? 20 : EMBEDDED_POOL, log });
   // With the embedded store lost there is nothing to finish: a connection still trying to reach
   // it would hold the stop for the whole timeout.
-  let gone = false;
-  void lost?.then(() => (gone = true));
-  lifecycle.add("postgres", () => sql.end({ timeout: gone ? 0 : 5 }));
+  lifecycle.add("postgres", () => sql.end({ timeout: store?.isLost ? 0 : 5 }));
   // The embedded store is created here, so it is also migrated here, whatever NOTIFY_AUTO_MIGRATE says.
   if (!config.databaseUrl) {
     await migrate(sql, log);
@@ -68,7 +66,7 @@ export async function openStorage(config: Config, log: Logger, lifecycle: Lifecy
   lifecycle.add("queue", () => queue.close());
   const mode: App["mode"] = { database: config.databaseUrl ? "postgres" : "embedded", queue: config.amqpUrl ? "amqp" : "embedded" };
   announce(config, log, mode, dataDir);
-  return { sql, queue, mode, lost };
+  return { sql, queue, mode, lost: store?.lost };
 }
 
 /** The start-up banner: one log line for machines, a short block on stderr for the person at the terminal. */

@@ -26,6 +26,8 @@ export interface EmbeddedStore {
    * from its WAL; accepted events were committed).
    */
   lost: Promise<string>;
+  /** Whether `lost` has settled, for decisions that cannot wait (how long a stop waits). */
+  readonly isLost: boolean;
   /** The PostgreSQL thread (tests end it to stand for a crash). */
   thread: Worker;
   close(): Promise<void>;
@@ -99,6 +101,9 @@ export function startEmbeddedStore(opts: { dataDir: string; log: Logger }): Prom
           dir,
           created,
           lost,
+          get isLost() {
+            return isLost;
+          },
           thread: worker,
           close: () =>
             (closing ??= new Promise<void>((done) => {
