@@ -51,6 +51,21 @@ export async function runBinary(args: string[], env: Record<string, string>): Pr
  * `readyPollMs` (50; the ready-time bench polls every 2 ms so the figure is not the poll's).
  */
 export async function startNotify(role: string, env: Record<string, string>, opts: { readyTimeoutMs?: number; readyPollMs?: number } = {}): Promise<NotifyProcess> {
+  // freePort's port is free only until someone binds it: the child's own embedded PostgreSQL
+  // listens on an ephemeral loopback port at start, and can be handed the very port just released
+  // here. Deployments configure fixed ports outside that range; a test tries another port instead.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnNotify(role, env, opts);
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || attempt === 3) throw err;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function spawnNotify(role: string, env: Record<string, string>, opts: { readyTimeoutMs?: number; readyPollMs?: number }): Promise<NotifyProcess> {
   const port = await freePort();
   const portVar = role.includes("gateway") || role === "all" ? "NOTIFY_HTTP_PORT" : "NOTIFY_ADMIN_PORT";
   // NOTIFY_BENCH_EXEC="bun --cpu-prof-md --cpu-prof-dir=/tmp/prof src/main.ts" profiles a bench's notify from source.
@@ -65,16 +80,17 @@ export async function startNotify(role: string, env: Record<string, string>, opt
     const dec = new TextDecoder();
     for await (const chunk of s) logs.push(...dec.decode(chunk).split("\n").filter(Boolean));
   };
-  void pump(proc.stdout);
-  void pump(proc.stderr);
+  const pumped = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
+  // An early exit ends the wait at once (a throw inside waitFor would only be retried until the deadline).
   await waitFor(
-    async () => {
-      if (proc.exitCode !== null) throw new Error(`notify --role=${role} exited ${proc.exitCode}: ${logs.slice(-5).join("\n")}`);
-      const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-      return r?.ok;
-    },
+    async () => proc.exitCode !== null || (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok,
     { timeoutMs: opts.readyTimeoutMs ?? 20_000, what: `notify --role=${role} ready`, intervalMs: opts.readyPollMs ?? 50 },
   );
+  if (proc.exitCode !== null) {
+    await pumped;
+    if (logs.some((l) => l.includes(`port ${port} in use`))) throw new PortTakenError(`port ${port} was taken`);
+    throw new Error(`notify --role=${role} exited ${proc.exitCode}: ${logs.slice(-20).join("\n")}`);
+  }
   return {
     proc,
     port,
