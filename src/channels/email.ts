@@ -75,17 +75,18 @@ export const email: ChannelProvider<Config> = {
       async send(msg, signal) {
         if (signal.aborted) throw new SendError("send aborted", { permanent: false });
         const mail = mailOptions(msg, config.from, domain);
-        const abort = new Promise<never>((_, reject) =>
-          signal.addEventListener("abort", () => reject(new SendError("send timed out", { permanent: false })), { once: true }),
-        );
+        let onAbort = () => {};
+        const abort = new Promise<never>((_, reject) => {
+          onAbort = () => reject(new SendError("send timed out", { permanent: false }));
+          signal.addEventListener("abort", onAbort, { once: true });
+        });
         try {
-          const info = await Promise.race([
-            transport.sendMail(mail),
-            abort,
-          ]);
+          const info = await Promise.race([transport.sendMail(mail), abort]);
           return { providerId: info.messageId ?? mail.messageId };
         } catch (err) {
           throw err instanceof SendError ? err : classify(err);
+        } finally {
+          signal.removeEventListener("abort", onAbort);
         }
       },
       async close() {

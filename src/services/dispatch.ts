@@ -14,6 +14,7 @@ import { AppError } from "../runtime/errors.ts";
 import type { Logger } from "../runtime/log.ts";
 import { metrics } from "../runtime/metrics.ts";
 import { createSemaphore } from "../runtime/semaphore.ts";
+import { withDeadline } from "../runtime/deadline.ts";
 import { ack, dead, retry, type InMessage, type Outcome, type Queue } from "../mq/queue.ts";
 import type { AcceptedEvent, ChannelName, InlineRecipient } from "../schemas/event.ts";
 import type { ChannelRuntime } from "../channels/registry.ts";
@@ -266,19 +267,16 @@ export function createDispatcher(deps: DispatcherDeps) {
       metrics.deliveries.inc({ channel: d.channel, outcome: "failed" });
       return;
     }
-    const outcome = await sendWithFailover(
-      rt.senders,
-      {
-        deliveryId: d.id,
-        notificationId: d.notification_id,
-        event: event.event,
-        to: d.recipient,
-        user: user ?? { id: d.user_id, email: null, phone: null, name: null, locale: null, timezone: null, telegram_chat_id: null, attributes: {} },
-        content: d.content,
-        attempt: d.attempts,
-      },
-      AbortSignal.timeout(deps.sendTimeoutMs),
-    );
+    const message = {
+      deliveryId: d.id,
+      notificationId: d.notification_id,
+      event: event.event,
+      to: d.recipient,
+      user: user ?? { id: d.user_id, email: null, phone: null, name: null, locale: null, timezone: null, telegram_chat_id: null, attributes: {} },
+      content: d.content,
+      attempt: d.attempts,
+    };
+    const outcome = await withDeadline(deps.sendTimeoutMs, (signal) => sendWithFailover(rt.senders, message, signal));
     const duration_ms = Math.round(performance.now() - started);
     if (outcome.ok) {
       await sentWriter.submit({ id: d.id, provider: outcome.provider, providerId: outcome.result.providerId ?? null });

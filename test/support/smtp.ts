@@ -23,6 +23,8 @@ export interface TestSmtp {
   mails: ReceivedMail[];
   /** Decides the reply for each message; return undefined to accept (250). */
   respond: ((mail: { to: string[]; n: number }) => { code: number; message: string } | undefined) | undefined;
+  /** Messages for which this returns true get no reply to DATA at all: a relay that stalls mid-conversation. */
+  stall: ((mail: { to: string[] }) => boolean) | undefined;
   byMessageId(): Map<string, ReceivedMail[]>;
   close(): Promise<void>;
 }
@@ -34,6 +36,7 @@ export async function startTestSmtp(): Promise<TestSmtp> {
     url: "",
     mails: [],
     respond: undefined,
+    stall: undefined,
     byMessageId() {
       const m = new Map<string, ReceivedMail[]>();
       for (const mail of state.mails) m.set(mail.messageId, [...(m.get(mail.messageId) ?? []), mail]);
@@ -52,6 +55,7 @@ export async function startTestSmtp(): Promise<TestSmtp> {
       stream.on("end", async () => {
         const raw = Buffer.concat(chunks).toString("utf8");
         const to = session.envelope.rcptTo.map((r) => r.address);
+        if (state.stall?.({ to })) return;
         const reply = state.respond?.({ to, n: n++ });
         if (reply) {
           const err = new Error(reply.message) as Error & { responseCode: number };

@@ -1,0 +1,58 @@
+/**
+ * The e-mail sender against a real SMTP server on loopback: a relay that stalls mid-conversation
+ * costs one send its deadline and is reported as a transient failure (retried, not lost), and the
+ * pooled transport goes on delivering.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { getEventListeners } from "node:events";
+import * as v from "valibot";
+import { startTestSmtp, type TestSmtp } from "../../test/support/smtp.ts";
+import { quietLog } from "../grpc/testing.ts";
+import { withDeadline } from "../runtime/deadline.ts";
+import { email } from "./email.ts";
+import { SendError, type ChannelSender, type OutboundMessage } from "./types.ts";
+
+const message = (to: string): OutboundMessage => ({
+  deliveryId: crypto.randomUUID(),
+  notificationId: crypto.randomUUID(),
+  event: "test.mail",
+  to,
+  user: { id: "u1", email: to, phone: null, name: null, locale: null, timezone: null, telegram_chat_id: null, attributes: {} },
+  content: { subject: "Hello", text: "Body" },
+  attempt: 1,
+});
+
+describe("e-mail sender", () => {
+  let smtp: TestSmtp, sender: ChannelSender;
+  beforeAll(async () => {
+    smtp = await startTestSmtp();
+    const config = v.parse(email.configSchema, { url: smtp.url, from: "notify@example.test", timeoutMs: 2_000 });
+    sender = email.create(config, { log: quietLog, publicUrl: "http://localhost", mailFrom: "notify@example.test", dataDir: "/tmp" });
+  });
+  afterAll(async () => {
+    await sender?.close?.();
+    await smtp?.close();
+  });
+
+  test("a relay that never answers DATA: the send's deadline ends it as a transient failure", async () => {
+    smtp.stall = ({ to }) => to.includes("stuck@example.test");
+    const started = performance.now();
+    // The socket timeout (2 s) is longer than the send's deadline, so only the deadline can end it.
+    const err = await withDeadline(300, (signal) => sender.send(message("stuck@example.test"), signal)).catch((e) => e);
+    expect(err).toBeInstanceOf(SendError);
+    expect(err).toMatchObject({ permanent: false, message: "send timed out" });
+    expect(performance.now() - started).toBeLessThan(5_000);
+    // The pool still delivers: the stalled connection is not the only one.
+    smtp.stall = undefined;
+    const ok = await withDeadline(10_000, (signal) => sender.send(message("fine@example.test"), signal));
+    expect(ok.providerId).toMatch(/^<.+@example\.test>$/);
+    expect(smtp.mails.some((m) => m.to.includes("fine@example.test"))).toBe(true);
+  });
+
+  test("a successful send leaves no listener on its signal (a listener would hold the send until the deadline)", async () => {
+    const controller = new AbortController();
+    const r = await sender.send(message("ok@example.test"), controller.signal);
+    expect(r.providerId).toBeTruthy();
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
+  });
+});
