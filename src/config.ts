@@ -33,6 +33,8 @@ export interface Config {
   unsubscribeSecret?: string;
   /** Worker: deliveries sent at once per process; also the AMQP prefetch. */
   workerConcurrency: number;
+  /** Memory (MB) the JS engine sizes its heap for; 0 = the engine's own sizing (src/runtime/heap-target.ts). */
+  heapTargetMb: number;
   /** Attempts per delivery before it is dead-lettered. */
   maxAttempts: number;
   /** Per-send timeout. Far below RabbitMQ's consumer_timeout (30 min default) so a stuck peer never closes our channel. */
@@ -169,6 +171,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     publicUrl: get("NOTIFY_PUBLIC_URL") ?? `http://localhost:${httpPort}`,
     unsubscribeSecret: get("NOTIFY_UNSUBSCRIBE_SECRET"),
     workerConcurrency: int("NOTIFY_WORKER_CONCURRENCY", 32, 1, 1000),
+    // The JS engine plans its heap for this much memory (src/runtime/heap-target.ts). Role processes
+    // of a cluster default to 128; the edge process (embedded store) keeps the engine's own sizing.
+    heapTargetMb: int("NOTIFY_HEAP_TARGET_MB", get("NOTIFY_DATABASE_URL") ? 128 : 0, 0, 1_048_576),
     maxAttempts: int("NOTIFY_MAX_ATTEMPTS", 6, 1, 50),
     sendTimeoutMs: int("NOTIFY_SEND_TIMEOUT_MS", 30_000, 100, 600_000),
     shutdownTimeoutMs: int("NOTIFY_SHUTDOWN_TIMEOUT_MS", 20_000, 100, 600_000),

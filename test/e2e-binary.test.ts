@@ -3,6 +3,7 @@
  * processes; a worker killed with SIGKILL mid-stream and restarted loses nothing and e-mails
  * nobody twice.
  */
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ensureBinary, runBinary, startNotify, type NotifyProcess } from "./support/binary.ts";
 import { createTestDb, createTestVhost, haveServices, waitFor, type TestDb, type TestVhost } from "./support/services.ts";
@@ -53,6 +54,22 @@ describe.skipIf(!(await haveServices))("compiled binary: separate gateway and wo
     expect([a.code, b.code]).toEqual([0, 0]);
     expect(a.stdout + b.stdout).toContain("applied 0001_init");
     expect(a.stdout + b.stdout).toContain("up to date");
+  });
+
+  test("a role process sizes its heap for NOTIFY_HEAP_TARGET_MB (128 by default), in the same process", async () => {
+    const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    const byDefault = await startNotify("gateway", env);
+    procs.push(byDefault);
+    // The pid the test spawned is the one serving: the binary replaced itself (execve), no child.
+    expect(environ(byDefault.proc.pid)).toContain(`BUN_JSC_forceRAMSize=${128 * 1024 * 1024}`);
+    const off = await startNotify("gateway", { ...env, NOTIFY_HEAP_TARGET_MB: "0" });
+    procs.push(off);
+    expect(environ(off.proc.pid).some((e) => e.startsWith("BUN_JSC_forceRAMSize="))).toBe(false);
+    const bad = await runBinary(["--role=gateway"], { ...env, NOTIFY_HEAP_TARGET_MB: "lots" });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("NOTIFY_HEAP_TARGET_MB");
+    expect(await byDefault.kill("SIGTERM")).toBe(0);
+    expect(await off.kill("SIGTERM")).toBe(0);
   });
 
   test("events through separate processes; worker SIGKILLed mid-stream and restarted", async () => {

@@ -70,6 +70,8 @@ describe("edge mode: the compiled binary with no services configured", () => {
     const n = await startNotify("all", env, { readyTimeoutMs: 60_000 });
     try {
       expect(n.logs.join("\n")).toContain("notify: embedded mode");
+      // The edge process keeps the engine's own heap sizing (no NOTIFY_HEAP_TARGET_MB default).
+      expect(readFileSync(`/proc/${n.proc.pid}/environ`, "utf8")).not.toContain("BUN_JSC_forceRAMSize=");
       const ready = (await (await fetch(`http://127.0.0.1:${n.port}/readyz`)).json()) as any;
       expect(ready.checks.database.mode).toBe("embedded");
       expect(ready.checks.queue.mode).toBe("embedded");
