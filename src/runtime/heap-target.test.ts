@@ -21,3 +21,19 @@ describe("heapTargetExec", () => {
     expect(heapTargetExec(128, { ...compiled, argv: ["/usr/bin/bun", "/repo/src/main.ts"], main: "/repo/src/main.ts" })).toBeUndefined();
   });
 });
+
+describe("NOTIFY_HEAP_TARGET_MB default", () => {
+  const db = { NOTIFY_DATABASE_URL: "postgres://db/notify", NOTIFY_AMQP_URL: "amqp://mq" };
+  const target = async (env: Record<string, string>, role: string) => (await import("../config.ts")).loadConfig(env, { role }).heapTargetMb;
+
+  test("128 for the replicated roles of a cluster (gateway, worker); the engine's own sizing for the bulk roles and the edge process", async () => {
+    expect(await target(db, "gateway")).toBe(128);
+    expect(await target(db, "worker")).toBe(128);
+    expect(await target(db, "gateway,worker")).toBe(128);
+    expect(await target(db, "scheduler")).toBe(0);
+    expect(await target(db, "worker,scheduler")).toBe(0);
+    expect(await target(db, "all")).toBe(0);
+    expect(await target({}, "all")).toBe(0);
+    expect(await target({ ...db, NOTIFY_HEAP_TARGET_MB: "512" }, "scheduler")).toBe(512);
+  });
+});
