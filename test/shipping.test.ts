@@ -106,6 +106,13 @@ describe("compose.yaml", () => {
     const [from, to] = range!.split(":")[0]!.split("-").map(Number);
     expect(to! - from! + 1).toBeGreaterThanOrEqual(s.gateway.deploy.replicas);
   });
+
+  test("gateway, worker and scheduler have memory limits above what they were measured to use (BENCHMARKS.md)", () => {
+    const mb = (v: string) => Number(/^(\d+)M$/.exec(v)?.[1] ?? NaN);
+    expect(mb(s.gateway.deploy.resources.limits.memory)).toBeGreaterThanOrEqual(256);
+    expect(mb(s.worker.deploy.resources.limits.memory)).toBeGreaterThanOrEqual(160);
+    expect(mb(s.scheduler.deploy.resources.limits.memory)).toBeGreaterThanOrEqual(384);
+  });
 });
 
 describe("embedded PGlite assets", () => {
