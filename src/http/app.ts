@@ -18,6 +18,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { noticeRoutes } from "./routes/notices.ts";
 import { openapiRoutes } from "./routes/openapi.ts";
+import { adminRoutes } from "./routes/admin.ts";
 import { templateRoutes } from "./routes/templates.ts";
 import { userRoutes } from "./routes/users.ts";
 import type { GatewaySockets } from "../realtime/gateway-sockets.ts";
@@ -97,6 +98,7 @@ export function createHttpApp(app: App, ext: HttpExtensions = {}): Hono<Env> {
 
   healthRoutes(root, app);
   openapiRoutes(root, app);
+  adminRoutes(root, app);
 
   const api = new Hono<Env>();
   api.use(
