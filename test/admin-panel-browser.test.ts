@@ -98,6 +98,19 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     expect(await page.title()).toBe("notify · admin");
   });
 
+  test("edit a template: the saved version goes up and the preview follows it", async () => {
+    await page.click("#templates-table tr[data-key=welcome] button:has-text('Edit')");
+    await page.waitForSelector("#template-form h3:has-text('Edit welcome')");
+    expect(await page.getAttribute("#template-key", "readonly")).not.toBeNull();
+    await page.fill("fieldset.variant [data-field=text]", "Welcome back, {{ name }}.");
+    await page.click("#save-template");
+    await page.waitForSelector("#template-result:has-text('Saved welcome (version 2)')");
+    expect((await api("/templates/welcome")).version).toBe(2);
+    await page.fill("#preview-data", '{"name": "Grace"}');
+    await page.click("#preview-button");
+    await page.waitForSelector("#preview-text:has-text('Welcome back, Grace.')");
+  });
+
   test("a template the API refuses shows the field at fault and stores nothing", async () => {
     await page.click("#new-template");
     await page.fill("#template-key", "not a key!");
@@ -139,6 +152,24 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     await row.locator("button:has-text('Pause')").click();
     await page.waitForSelector(`#campaigns-table tr[data-id="${campaign.id}"] .status:has-text('paused')`);
     expect((await api(`/campaigns/${campaign.id}`)).status).toBe("paused");
+  });
+
+  test("the audit log shows what was done here, by this key", async () => {
+    await page.click("nav a[data-view=audit]");
+    await page.waitForSelector("#audit-filter");
+    await page.fill("#audit-target", "template:welcome");
+    // The audit role stores records a moment after the action: search until they are there.
+    const deadline = Date.now() + 20_000;
+    while ((await page.locator("#audit-table tr[data-action='template.updated']").count()) === 0) {
+      if (Date.now() > deadline) throw new Error("no template.updated record in the audit view within 20 s");
+      await Promise.all([page.waitForResponse((r) => r.url().includes("/api/v1/audit")), page.click("#audit-search")]);
+    }
+    const actions = await page.locator("#audit-table td.action").allTextContents();
+    expect(actions).toContain("template.created");
+    expect(actions).toContain("template.updated");
+    expect(await page.textContent("#audit-table")).toContain("template:welcome");
+    // The panel acts as the key it was given: here the bootstrap admin key.
+    expect(await page.textContent("#audit-table tr[data-action='template.created']")).toContain("admin:bootstrap-admin (NOTIFY_ADMIN_KEY)");
   });
 
   test("no script error or CSP violation on the way; the preview's script was blocked by the sandbox", () => {

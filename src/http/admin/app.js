@@ -382,9 +382,57 @@ async function campaignForm(refresh) {
   );
 }
 
+// ---------------------------------------------------------------- audit log
+
+async function renderAudit() {
+  const main = $("main");
+  const status = h("p", { role: "status" });
+  const list = h("tbody");
+  const filters = { action: h("input", { type: "text", id: "audit-action", placeholder: "template.put" }), actor: h("input", { type: "text", id: "audit-actor", placeholder: "api_key:…" }), target: h("input", { type: "text", id: "audit-target", placeholder: "template:welcome" }) };
+  const more = h("button", { type: "button", id: "audit-more", hidden: true }, "Older");
+  let cursor = null;
+  const load = async (append) => {
+    const q = new URLSearchParams({ limit: "50" });
+    for (const [k, el] of Object.entries(filters)) if (el.value.trim()) q.set(k, el.value.trim());
+    if (append && cursor) q.set("cursor", cursor);
+    try {
+      const page = await api("GET", `/audit?${q}`);
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      const rows = page.items.map((r) =>
+        h("tr", { "data-action": r.action },
+          h("td", {}, r.time),
+          h("td", {}, `${r.actor.type}:${r.actor.id}${r.actor.name ? ` (${r.actor.name})` : ""}`),
+          h("td", { class: "action" }, r.action),
+          h("td", {}, `${r.target.type}:${r.target.id}`),
+          h("td", {}, r.outcome),
+        ),
+      );
+      if (append) list.append(...rows);
+      else list.replaceChildren(...rows);
+      if (!append && rows.length === 0) list.append(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No records.")));
+      status.textContent = "";
+    } catch (err) {
+      showError(status, err.status === 403 ? new Error("This key lacks the audit:read scope.") : err);
+    }
+  };
+  more.addEventListener("click", () => load(true));
+  main.replaceChildren(
+    h("h2", {}, "Audit log"),
+    h("form", { class: "card", id: "audit-filter", onsubmit: (e) => (e.preventDefault(), load(false)) },
+      h("div", { class: "row" }, h("label", {}, "Action ", filters.action), h("label", {}, "Actor ", filters.actor), h("label", {}, "Target ", filters.target)),
+      h("button", { type: "submit", id: "audit-search" }, "Search"),
+    ),
+    status,
+    h("table", { id: "audit-table" }, h("thead", {}, h("tr", {}, h("th", {}, "Time"), h("th", {}, "Actor"), h("th", {}, "Action"), h("th", {}, "Target"), h("th", {}, "Outcome"))), list),
+    more,
+  );
+  await load(false);
+}
+
 // ---------------------------------------------------------------- routing
 
-const VIEWS = { templates: renderTemplates, campaigns: renderCampaigns };
+const VIEWS = { templates: renderTemplates, campaigns: renderCampaigns, audit: renderAudit };
 
 function route() {
   if (!sessionStorage.getItem(KEY)) return renderLogin();
