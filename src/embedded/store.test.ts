@@ -38,16 +38,13 @@ test("a PostgreSQL thread that exits after start settles `lost`; close() does no
 }, 30_000);
 
 test("a run whose embedded PostgreSQL is lost stops and exits 1", async () => {
-  const port = await freePort();
-  const config = loadConfig({ NOTIFY_DATA_DIR: tempDir(), NOTIFY_HTTP_PORT: String(port), NOTIFY_HTTP_HOST: "127.0.0.1", NOTIFY_GRPC_PORT: "0", NOTIFY_ADMIN_PORT: "0", NOTIFY_LOG_LEVEL: "silent" }, {});
-  const store = startEmbeddedStore({ dataDir: config.dataDir, log });
-  const run = runRoles(config, log, store);
-  let code: number | undefined;
-  void run.then((c) => (code = c));
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, { what: "ready", timeoutMs: 20_000 });
-  const t = performance.now();
-  (await store).thread.terminate();
-  await waitFor(() => code !== undefined, { what: "the run to stop", timeoutMs: 25_000 });
+  // In a child process, as in production: the run's teardown is the process's own, not the test runner's.
+  const child = Bun.spawn([process.execPath, join(import.meta.dir, "../../test/support/lost-store-run.ts"), tempDir(), String(await freePort())], { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  const m = /^exit (\d+) after (\d+) ms$/m.exec(out);
+  expect(m, `child printed: ${out}\n${err.slice(-2000)}`).not.toBeNull();
+  expect(Number(m![1])).toBe(1);
   expect(code).toBe(1);
-  expect(performance.now() - t).toBeLessThan(5_000); // not the 10 s wait for a dead thread's goodbye
+  expect(Number(m![2])).toBeLessThan(5_000); // not the 10 s wait for a dead thread's goodbye
+  expect(out).toContain("embedded PostgreSQL lost; stopping");
 }, 60_000);
