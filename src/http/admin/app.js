@@ -137,6 +137,16 @@ function readVariants(container) {
   });
 }
 
+function templateRow(t, editor) {
+  return h("tr", { "data-key": t.key },
+    h("td", {}, t.key),
+    h("td", {}, t.name),
+    h("td", {}, [...new Set(t.variants.map((v) => v.channel))].join(", ")),
+    h("td", {}, t.version ?? ""),
+    h("td", {}, h("button", { type: "button", onclick: () => editTemplate(editor, t) }, "Edit")),
+  );
+}
+
 async function renderTemplates() {
   const main = $("main");
   const status = h("p", { role: "status" });
@@ -151,17 +161,7 @@ async function renderTemplates() {
   );
   try {
     const { items } = await api("GET", "/templates?limit=200");
-    for (const t of items) {
-      list.append(
-        h("tr", { "data-key": t.key },
-          h("td", {}, t.key),
-          h("td", {}, t.name),
-          h("td", {}, [...new Set(t.variants.map((v) => v.channel))].join(", ")),
-          h("td", {}, t.version ?? ""),
-          h("td", {}, h("button", { type: "button", onclick: () => editTemplate(editor, t) }, "Edit")),
-        ),
-      );
-    }
+    list.append(...items.map((t) => templateRow(t, editor)));
     if (items.length === 0) list.append(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No templates yet.")));
   } catch (err) {
     showError(status, err);
@@ -234,18 +234,7 @@ function editTemplate(editor, t) {
     const table = $("templates-table");
     if (!table) return;
     const { items } = await api("GET", "/templates?limit=200");
-    const body = table.querySelector("tbody");
-    body.replaceChildren(
-      ...items.map((x) =>
-        h("tr", { "data-key": x.key },
-          h("td", {}, x.key),
-          h("td", {}, x.name),
-          h("td", {}, [...new Set(x.variants.map((v) => v.channel))].join(", ")),
-          h("td", {}, x.version ?? ""),
-          h("td", {}, h("button", { type: "button", onclick: () => editTemplate(editor, x) }, "Edit")),
-        ),
-      ),
-    );
+    table.querySelector("tbody").replaceChildren(...items.map((x) => templateRow(x, editor)));
   }
 }
 
