@@ -3,6 +3,11 @@
  * does (with main.ts's process-level handler: a stray rejection is logged, not fatal), terminates
  * the embedded PostgreSQL's thread once the run is ready, and prints `exit <code> after <ms> ms`.
  *
+ * In a child because the dying run can leave rejections nobody handles: postgres.js (3.4.9) runs
+ * its array-type query on each new connection from a function whose promise it drops, so a
+ * connection that fails during that query (the thread just died) rejects it unhandled; up to four
+ * per run, logged by the handler below as in production, fatal to an in-process test runner.
+ *
  *   bun test/support/lost-store-run.ts <data dir> <http port>
  */
 import { loadConfig } from "../../src/config.ts";
