@@ -122,6 +122,29 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     expect((await api("/templates")).items.map((t: { key: string }) => t.key)).toEqual(["welcome"]);
   });
 
+  test("an event rule: events that only name themselves get the template and channels; delete it", async () => {
+    await page.click("nav a[data-view=rules]");
+    await page.waitForSelector("#rules-table:has-text('No event rules yet.')");
+    await page.click("#new-rule");
+    await page.fill("#rule-event", "user.registered");
+    await page.selectOption("#rule-template", "welcome");
+    await page.selectOption("#rule-priority", "high");
+    await page.click("#save-rule");
+    await page.waitForSelector("#rule-result:has-text('Saved the rule for user.registered.')");
+    expect(await api("/rules/user.registered")).toMatchObject({ event: "user.registered", template: "welcome", channels: ["email"], priority: "high" });
+    await page.waitForSelector("#rules-table tr[data-event='user.registered']");
+    // A producer now names only the event: accepted, the rule supplies template and channels.
+    const posted = await fetch(`${base}/api/v1/events`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ event: "user.registered", to: [{ user_id: "u9", email: "u9@example.test" }], data: { name: "Lin" } }),
+    });
+    expect(posted.status).toBe(202);
+    await page.click("#rules-table tr[data-event='user.registered'] button:has-text('Delete')");
+    await page.waitForSelector("#rules-table:has-text('No event rules yet.')");
+    expect((await fetch(`${base}/api/v1/rules/user.registered`, { headers: { authorization: `Bearer ${KEY}` } })).status).toBe(404);
+  });
+
   test("schedule a recurring campaign, see its next runs, pause it; a bad cron is refused", async () => {
     await page.click("nav a[data-view=campaigns]");
     await page.waitForSelector("#campaign-form");

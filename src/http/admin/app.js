@@ -371,6 +371,99 @@ async function campaignForm(refresh) {
   );
 }
 
+// ---------------------------------------------------------------- event rules
+
+const PRIORITIES = ["low", "normal", "high", "critical"];
+
+async function renderRules() {
+  const main = $("main");
+  const status = h("p", { role: "status" });
+  const list = h("tbody");
+  const editor = h("div");
+  const { items: templates } = await api("GET", "/templates?limit=200");
+  const refresh = async () => {
+    const { items } = await api("GET", "/rules?limit=200");
+    list.replaceChildren(
+      ...items.map((r) =>
+        h("tr", { "data-event": r.event },
+          h("td", {}, r.event),
+          h("td", {}, r.template ?? "—"),
+          h("td", {}, r.channels.join(", ")),
+          h("td", {}, r.priority ?? "normal"),
+          h("td", {},
+            h("button", { type: "button", onclick: () => editRule(r) }, "Edit"),
+            " ",
+            h("button", {
+              type: "button",
+              onclick: async () => {
+                try {
+                  await api("DELETE", `/rules/${encodeURIComponent(r.event)}`);
+                  await refresh();
+                } catch (err) {
+                  showError(status, err);
+                }
+              },
+            }, "Delete"),
+          ),
+        ),
+      ),
+    );
+    if (items.length === 0) list.append(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No event rules yet.")));
+  };
+  const editRule = (r) => {
+    const event = h("input", { type: "text", id: "rule-event", value: r?.event ?? "", required: true, readonly: r ? true : undefined, placeholder: "user.registered" });
+    const template = h("select", { id: "rule-template" }, h("option", { value: "" }, "(none: producers give title/body)"), templates.map((t) => h("option", { value: t.key, selected: t.key === r?.template }, t.key)));
+    const channels = CHANNELS.map((c) => h("input", { type: "checkbox", value: c, checked: r ? r.channels.includes(c) : c === "email" }));
+    const priority = h("select", { id: "rule-priority" }, PRIORITIES.map((p) => h("option", { value: p, selected: p === (r?.priority ?? "normal") }, p)));
+    const category = h("input", { type: "text", id: "rule-category", value: r?.category ?? "" });
+    const webhook = h("input", { type: "text", id: "rule-webhook", value: r?.webhook_url ?? "", placeholder: "https://… (webhook channel)" });
+    const result = h("p", { id: "rule-result", role: "status" });
+    editor.replaceChildren(
+      h("form", {
+        class: "card",
+        id: "rule-form",
+        onsubmit: async (e) => {
+          e.preventDefault();
+          try {
+            const body = { channels: channels.filter((c) => c.checked).map((c) => c.value), priority: priority.value };
+            if (template.value) body.template = template.value;
+            if (category.value) body.category = category.value;
+            if (webhook.value) body.webhook_url = webhook.value;
+            // Data sources are kept as they were: the panel does not edit them yet.
+            if (r?.data_sources?.length) body.data_sources = r.data_sources;
+            const saved = await api("PUT", `/rules/${encodeURIComponent(event.value)}`, body);
+            showOk(result, `Saved the rule for ${saved.event}.`);
+            event.readOnly = true;
+            await refresh();
+          } catch (err) {
+            showError(result, err);
+          }
+        },
+      },
+        h("h3", {}, r ? `Rule for ${r.event}` : "New event rule"),
+        h("div", { class: "row" }, h("label", {}, "Event ", event), h("label", {}, "Template ", template), h("label", {}, "Priority ", priority)),
+        h("fieldset", {}, h("legend", {}, "Channels"), channels.map((c) => h("label", {}, c, " ", c.value))),
+        h("div", { class: "row" }, h("label", {}, "Category (optional) ", category), h("label", {}, "Webhook URL (optional) ", webhook)),
+        h("button", { type: "submit", id: "save-rule" }, "Save rule"),
+        result,
+      ),
+    );
+  };
+  main.replaceChildren(
+    h("h2", {}, "Event rules"),
+    h("p", { class: "muted" }, "What an event means when its producer only names it: which template, on which channels."),
+    h("table", { id: "rules-table" }, h("thead", {}, h("tr", {}, h("th", {}, "Event"), h("th", {}, "Template"), h("th", {}, "Channels"), h("th", {}, "Priority"), h("th", {}, ""))), list),
+    h("button", { type: "button", id: "new-rule", onclick: () => editRule() }, "New rule"),
+    status,
+    editor,
+  );
+  try {
+    await refresh();
+  } catch (err) {
+    showError(status, err);
+  }
+}
+
 // ---------------------------------------------------------------- audit log
 
 async function renderAudit() {
@@ -421,7 +514,7 @@ async function renderAudit() {
 
 // ---------------------------------------------------------------- routing
 
-const VIEWS = { templates: renderTemplates, campaigns: renderCampaigns, audit: renderAudit };
+const VIEWS = { templates: renderTemplates, rules: renderRules, campaigns: renderCampaigns, audit: renderAudit };
 
 function route() {
   if (!sessionStorage.getItem(KEY)) return renderLogin();
