@@ -10,7 +10,7 @@ import { parseArgs, UsageError, USAGE } from "./cli.ts";
 import { ConfigError, loadConfig, ROLES, type Config } from "./config.ts";
 import { createLogger } from "./runtime/log.ts";
 import { entryPoint } from "./runtime/entry-point.ts";
-import { heapTargetExec } from "./runtime/heap-target.ts";
+import { applyHeapTarget } from "./runtime/heap-target.ts";
 import { startEmbeddedStore, type EmbeddedStore } from "./embedded/store.ts";
 
 /** A specifier the bundler does not follow: src/commands.ts is its own entry point in the binary. */
@@ -46,21 +46,10 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  let execveError: unknown;
-  if (args.command === "run") {
-    // Before anything else starts: the engine reads its memory budget only when the process starts.
-    const exec = heapTargetExec(config.heapTargetMb, { env: process.env, argv: process.argv, execPath: process.execPath, main: Bun.main });
-    if (exec) {
-      try {
-        process.execve?.(exec.path, exec.argv, exec.env);
-      } catch (err) {
-        // Not fatal: this process goes on with the engine's own heap sizing.
-        execveError = err;
-      }
-    }
-  }
+  // Before anything else starts: the engine reads its memory budget only when the process starts.
+  const heapError = args.command === "run" ? applyHeapTarget(config.heapTargetMb) : undefined;
   const log = createLogger(config.logLevel, { service: "notify", pid: process.pid });
-  if (execveError) log.warn("could not apply NOTIFY_HEAP_TARGET_MB; the engine sizes its heap itself", { err: String(execveError) });
+  if (heapError) log.warn("could not apply NOTIFY_HEAP_TARGET_MB; the engine sizes its heap itself", { err: String(heapError) });
   // Last line of defence: a library's stray rejection must not take down a process holding
   // accepted work. Logged loudly; every known source is handled where it arises.
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { err }));

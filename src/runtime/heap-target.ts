@@ -27,3 +27,19 @@ export function heapTargetExec(mb: number, proc: { env: Record<string, string | 
   if (!proc.main.startsWith("/$bunfs/")) return undefined;
   return { path: proc.execPath, argv: [proc.execPath, ...proc.argv.slice(2)], env: { ...proc.env, [RAM_SIZE_ENV]: String(mb * 1024 * 1024) } };
 }
+
+/**
+ * Replaces this process with itself under the budget (does not return), or returns: undefined when
+ * there is nothing to apply, the error when execve failed (the process goes on with the engine's
+ * own sizing).
+ */
+export function applyHeapTarget(mb: number): unknown {
+  const exec = heapTargetExec(mb, { env: process.env, argv: process.argv, execPath: process.execPath, main: Bun.main });
+  if (!exec) return undefined;
+  try {
+    process.execve?.(exec.path, exec.argv, exec.env);
+    return undefined;
+  } catch (err) {
+    return err;
+  }
+}

@@ -67,6 +67,48 @@ function showOk(target, text) {
   target.textContent = text;
 }
 
+/** Replaces what `container` shows with the error, in a `tag` element. */
+function showErrorIn(container, err, tag = "p") {
+  const el = h(tag);
+  showError(el, err);
+  container.replaceChildren(el);
+}
+
+/** A table with these column headings around `body`. */
+function dataTable(id, headings, body) {
+  return h("table", { id }, h("thead", {}, h("tr", {}, headings.map((t) => h("th", {}, t)))), body);
+}
+
+/** A list's rows, or one muted row saying it is empty. */
+function fillRows(tbody, rows, columns, emptyText) {
+  tbody.replaceChildren(...rows);
+  if (rows.length === 0) tbody.append(h("tr", {}, h("td", { colspan: columns, class: "muted" }, emptyText)));
+}
+
+/** A button running `action`, then `after`; a refusal is shown in `status`. */
+function actionButton(label, status, action, after) {
+  return h("button", {
+    type: "button",
+    onclick: async () => {
+      try {
+        await action();
+        await after();
+      } catch (err) {
+        showError(status, err);
+      }
+    },
+  }, label);
+}
+
+/** One checkbox per channel in a fieldset; `value()` is the checked channels. */
+function channelPicker(checked) {
+  const boxes = CHANNELS.map((c) => h("input", { type: "checkbox", value: c, "data-channel": c, checked: checked(c) }));
+  return {
+    el: h("fieldset", {}, h("legend", {}, "Channels"), boxes.map((b) => h("label", {}, b, " ", b.value))),
+    value: () => boxes.filter((b) => b.checked).map((b) => b.value),
+  };
+}
+
 // ---------------------------------------------------------------- sign in
 
 async function signIn(key) {
@@ -137,16 +179,6 @@ function readVariants(container) {
   });
 }
 
-function templateRow(t, editor) {
-  return h("tr", { "data-key": t.key },
-    h("td", {}, t.key),
-    h("td", {}, t.name),
-    h("td", {}, [...new Set(t.variants.map((v) => v.channel))].join(", ")),
-    h("td", {}, t.version ?? ""),
-    h("td", {}, h("button", { type: "button", onclick: () => editTemplate(editor, t) }, "Edit")),
-  );
-}
-
 async function renderTemplates() {
   const main = $("main");
   const status = h("p", { role: "status" });
@@ -154,21 +186,37 @@ async function renderTemplates() {
   const editor = h("div");
   main.replaceChildren(
     h("h2", {}, "Templates"),
-    h("table", { id: "templates-table" }, h("thead", {}, h("tr", {}, h("th", {}, "Key"), h("th", {}, "Name"), h("th", {}, "Channels"), h("th", {}, "Version"), h("th", {}, ""))), list),
-    h("button", { type: "button", id: "new-template", onclick: () => editTemplate(editor) }, "New template"),
+    dataTable("templates-table", ["Key", "Name", "Channels", "Version", ""], list),
+    h("button", { type: "button", id: "new-template", onclick: () => editTemplate(editor, refresh) }, "New template"),
     status,
     editor,
   );
-  try {
+  // After a save only the list is refreshed, so the editor stays as it is.
+  async function refresh() {
     const { items } = await api("GET", "/templates?limit=200");
-    list.append(...items.map((t) => templateRow(t, editor)));
-    if (items.length === 0) list.append(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No templates yet.")));
+    fillRows(
+      list,
+      items.map((t) =>
+        h("tr", { "data-key": t.key },
+          h("td", {}, t.key),
+          h("td", {}, t.name),
+          h("td", {}, [...new Set(t.variants.map((v) => v.channel))].join(", ")),
+          h("td", {}, t.version ?? ""),
+          h("td", {}, h("button", { type: "button", onclick: () => editTemplate(editor, refresh, t) }, "Edit")),
+        ),
+      ),
+      5,
+      "No templates yet.",
+    );
+  }
+  try {
+    await refresh();
   } catch (err) {
     showError(status, err);
   }
 }
 
-function editTemplate(editor, t) {
+function editTemplate(editor, refresh, t) {
   const variants = h("div", { id: "variants" }, (t?.variants ?? [{ channel: "email", text: "" }]).map(variantEditor));
   const key = h("input", { type: "text", id: "template-key", value: t?.key ?? "", required: true, readonly: t ? true : undefined });
   const name = h("input", { type: "text", id: "template-name", value: t?.name ?? "", required: true });
@@ -189,7 +237,7 @@ function editTemplate(editor, t) {
           const saved = await api("PUT", `/templates/${encodeURIComponent(key.value)}`, body);
           showOk(result, `Saved ${saved.key} (version ${saved.version}).`);
           key.readOnly = true;
-          await renderTemplatesList();
+          await refresh();
         } catch (err) {
           showError(result, err);
         }
@@ -220,22 +268,13 @@ function editTemplate(editor, t) {
               r.html ? h("iframe", { sandbox: "", title: "HTML preview", srcdoc: r.html }) : "",
             );
           } catch (err) {
-            const p = h("p");
-            showError(p, err);
-            preview.replaceChildren(p);
+            showErrorIn(preview, err);
           }
         },
       }, "Preview"),
       preview,
     ),
   );
-  // Only the list is refreshed after a save, so the editor stays as it is.
-  async function renderTemplatesList() {
-    const table = $("templates-table");
-    if (!table) return;
-    const { items } = await api("GET", "/templates?limit=200");
-    table.querySelector("tbody").replaceChildren(...items.map((x) => templateRow(x, editor)));
-  }
 }
 
 // ---------------------------------------------------------------- campaigns
@@ -253,26 +292,16 @@ async function renderCampaigns() {
   const form = h("div");
   main.replaceChildren(
     h("h2", {}, "Campaigns"),
-    h("table", { id: "campaigns-table" }, h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Status"), h("th", {}, "Template"), h("th", {}, "Schedule"), h("th", {}, "Next run"), h("th", {}, ""))), list),
+    dataTable("campaigns-table", ["Name", "Status", "Template", "Schedule", "Next run", ""], list),
     status,
     form,
   );
   const refresh = async () => {
     const { items } = await api("GET", "/campaigns?limit=100");
-    list.replaceChildren(
-      ...items.map((c) => {
-        const act = (label, verb) =>
-          h("button", {
-            type: "button",
-            onclick: async () => {
-              try {
-                await api("POST", `/campaigns/${c.id}/${verb}`);
-                await refresh();
-              } catch (err) {
-                showError(status, err);
-              }
-            },
-          }, label);
+    fillRows(
+      list,
+      items.map((c) => {
+        const act = (label, verb) => actionButton(label, status, () => api("POST", `/campaigns/${c.id}/${verb}`), refresh);
         const actions = [];
         if (c.status === "active") actions.push(act("Pause", "pause"));
         if (c.status === "paused") actions.push(act("Resume", "resume"));
@@ -286,8 +315,9 @@ async function renderCampaigns() {
           h("td", {}, actions),
         );
       }),
+      6,
+      "No campaigns yet.",
     );
-    if (items.length === 0) list.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No campaigns yet.")));
   };
   try {
     await refresh();
@@ -301,7 +331,7 @@ async function campaignForm(refresh) {
   const { items: templates } = await api("GET", "/templates?limit=200");
   const name = h("input", { type: "text", id: "campaign-name", required: true });
   const template = h("select", { id: "campaign-template" }, templates.map((t) => h("option", { value: t.key }, `${t.key} — ${t.name}`)));
-  const channels = CHANNELS.map((c) => h("input", { type: "checkbox", value: c, "data-channel": c, checked: c === "email" }));
+  const channels = channelPicker((c) => c === "email");
   const audienceKind = h("select", { id: "audience-kind" }, h("option", { value: "all" }, "All users"), h("option", { value: "user_ids" }, "These user ids"), h("option", { value: "where" }, "Users whose attributes match"));
   const audienceValue = h("textarea", { id: "audience-value", placeholder: "user ids, one per line — or attribute=value lines" });
   const when = h("select", { id: "schedule-kind" }, h("option", { value: "now" }, "Now"), h("option", { value: "at" }, "Once, at"), h("option", { value: "cron" }, "Recurring (cron)"));
@@ -333,7 +363,7 @@ async function campaignForm(refresh) {
         const created = await api("POST", "/campaigns", {
           name: name.value,
           template: template.value,
-          channels: channels.filter((c) => c.checked).map((c) => c.value),
+          channels: channels.value(),
           audience: audience(),
           schedule: schedule(),
           data: jsonField(data.value, "data"),
@@ -347,7 +377,7 @@ async function campaignForm(refresh) {
   },
     h("h3", {}, "New campaign"),
     h("div", { class: "row" }, h("label", {}, "Name ", name), h("label", {}, "Template ", template)),
-    h("fieldset", {}, h("legend", {}, "Channels"), channels.map((c) => h("label", {}, c, " ", c.value))),
+    channels.el,
     h("div", { class: "row" }, h("label", {}, "Audience ", audienceKind), h("label", {}, "Ids or attribute=value ", audienceValue)),
     h("div", { class: "row" }, h("label", {}, "When ", when), h("label", {}, "At (local time) ", at), h("label", {}, "Cron ", cron), h("label", {}, "Time zone ", timezone)),
     h("button", {
@@ -358,9 +388,7 @@ async function campaignForm(refresh) {
           const r = await api("POST", "/campaigns/preview-schedule", { schedule: schedule(), count: 5 });
           next.replaceChildren(...r.items.map((o) => h("li", {}, `${o.at} (${o.slot})`)));
         } catch (err) {
-          const li = h("li");
-          showError(li, err);
-          next.replaceChildren(li);
+          showErrorIn(next, err, "li");
         }
       },
     }, "Show next occurrences"),
@@ -383,8 +411,9 @@ async function renderRules() {
   const { items: templates } = await api("GET", "/templates?limit=200");
   const refresh = async () => {
     const { items } = await api("GET", "/rules?limit=200");
-    list.replaceChildren(
-      ...items.map((r) =>
+    fillRows(
+      list,
+      items.map((r) =>
         h("tr", { "data-event": r.event },
           h("td", {}, r.event),
           h("td", {}, r.template ?? "—"),
@@ -393,27 +422,18 @@ async function renderRules() {
           h("td", {},
             h("button", { type: "button", onclick: () => editRule(r) }, "Edit"),
             " ",
-            h("button", {
-              type: "button",
-              onclick: async () => {
-                try {
-                  await api("DELETE", `/rules/${encodeURIComponent(r.event)}`);
-                  await refresh();
-                } catch (err) {
-                  showError(status, err);
-                }
-              },
-            }, "Delete"),
+            actionButton("Delete", status, () => api("DELETE", `/rules/${encodeURIComponent(r.event)}`), refresh),
           ),
         ),
       ),
+      5,
+      "No event rules yet.",
     );
-    if (items.length === 0) list.append(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No event rules yet.")));
   };
   const editRule = (r) => {
     const event = h("input", { type: "text", id: "rule-event", value: r?.event ?? "", required: true, readonly: r ? true : undefined, placeholder: "user.registered" });
     const template = h("select", { id: "rule-template" }, h("option", { value: "" }, "(none: producers give title/body)"), templates.map((t) => h("option", { value: t.key, selected: t.key === r?.template }, t.key)));
-    const channels = CHANNELS.map((c) => h("input", { type: "checkbox", value: c, checked: r ? r.channels.includes(c) : c === "email" }));
+    const channels = channelPicker((c) => (r ? r.channels.includes(c) : c === "email"));
     const priority = h("select", { id: "rule-priority" }, PRIORITIES.map((p) => h("option", { value: p, selected: p === (r?.priority ?? "normal") }, p)));
     const category = h("input", { type: "text", id: "rule-category", value: r?.category ?? "" });
     const webhook = h("input", { type: "text", id: "rule-webhook", value: r?.webhook_url ?? "", placeholder: "https://… (webhook channel)" });
@@ -425,7 +445,7 @@ async function renderRules() {
         onsubmit: async (e) => {
           e.preventDefault();
           try {
-            const body = { channels: channels.filter((c) => c.checked).map((c) => c.value), priority: priority.value };
+            const body = { channels: channels.value(), priority: priority.value };
             if (template.value) body.template = template.value;
             if (category.value) body.category = category.value;
             if (webhook.value) body.webhook_url = webhook.value;
@@ -442,7 +462,7 @@ async function renderRules() {
       },
         h("h3", {}, r ? `Rule for ${r.event}` : "New event rule"),
         h("div", { class: "row" }, h("label", {}, "Event ", event), h("label", {}, "Template ", template), h("label", {}, "Priority ", priority)),
-        h("fieldset", {}, h("legend", {}, "Channels"), channels.map((c) => h("label", {}, c, " ", c.value))),
+        channels.el,
         h("div", { class: "row" }, h("label", {}, "Category (optional) ", category), h("label", {}, "Webhook URL (optional) ", webhook)),
         h("button", { type: "submit", id: "save-rule" }, "Save rule"),
         result,
@@ -452,7 +472,7 @@ async function renderRules() {
   main.replaceChildren(
     h("h2", {}, "Event rules"),
     h("p", { class: "muted" }, "What an event means when its producer only names it: which template, on which channels."),
-    h("table", { id: "rules-table" }, h("thead", {}, h("tr", {}, h("th", {}, "Event"), h("th", {}, "Template"), h("th", {}, "Channels"), h("th", {}, "Priority"), h("th", {}, ""))), list),
+    dataTable("rules-table", ["Event", "Template", "Channels", "Priority", ""], list),
     h("button", { type: "button", id: "new-rule", onclick: () => editRule() }, "New rule"),
     status,
     editor,
@@ -491,8 +511,7 @@ async function renderAudit() {
         ),
       );
       if (append) list.append(...rows);
-      else list.replaceChildren(...rows);
-      if (!append && rows.length === 0) list.append(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No records.")));
+      else fillRows(list, rows, 5, "No records.");
       status.textContent = "";
     } catch (err) {
       showError(status, err.status === 403 ? new Error("This key lacks the audit:read scope.") : err);
@@ -506,7 +525,7 @@ async function renderAudit() {
       h("button", { type: "submit", id: "audit-search" }, "Search"),
     ),
     status,
-    h("table", { id: "audit-table" }, h("thead", {}, h("tr", {}, h("th", {}, "Time"), h("th", {}, "Actor"), h("th", {}, "Action"), h("th", {}, "Target"), h("th", {}, "Outcome"))), list),
+    dataTable("audit-table", ["Time", "Actor", "Action", "Target", "Outcome"], list),
     more,
   );
   await load(false);
