@@ -1,14 +1,16 @@
 /**
  * The admin panel (/admin) in a real browser (Debian's Chromium driven by playwright-core) against
- * the compiled binary on PostgreSQL and RabbitMQ: sign in, write a template and preview it,
- * schedule a recurring campaign and pause it — each checked through the API as well — and what a
- * manager types is shown as text, never run.
+ * the compiled binary on PostgreSQL, RabbitMQ and a real SMTP server: sign in, write a template and
+ * preview it, schedule a recurring campaign and pause it, follow a notification's deliveries,
+ * replay a dead letter, cancel a scheduled send, keep the user directory and API keys — each
+ * checked through the API as well — and what a manager types is shown as text, never run.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { ensureBinary, startNotify, type NotifyProcess } from "./support/binary.ts";
 import { createTestDb, createTestVhost, haveServices, type TestDb, type TestVhost } from "./support/services.ts";
+import { startTestSmtp, type TestSmtp } from "./support/smtp.ts";
 
 const KEY = "admin-panel-key-0123456789abcdef";
 const CHROMIUM = process.env.NOTIFY_TEST_CHROMIUM ?? "/usr/bin/chromium";
@@ -20,14 +22,19 @@ const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 const skip = !(await haveServices) || (!existsSync(CHROMIUM) && process.env.NOTIFY_TEST_REQUIRE_SERVICES !== "1");
 
 describe.skipIf(skip)("admin panel in a browser", () => {
-  let db: TestDb, vhost: TestVhost, notify: NotifyProcess, browser: Browser, page: Page, base: string;
+  let db: TestDb, vhost: TestVhost, smtp: TestSmtp, notify: NotifyProcess, browser: Browser, page: Page, base: string;
   const problems: string[] = [];
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium; .ci/run does) or set NOTIFY_TEST_CHROMIUM`);
     await ensureBinary();
-    [db, vhost] = await Promise.all([createTestDb(), createTestVhost()]);
-    notify = await startNotify("all", { NOTIFY_DATABASE_URL: db.url, NOTIFY_AMQP_URL: vhost.url, NOTIFY_ADMIN_KEY: KEY, NOTIFY_LOG_LEVEL: "warn" }, { readyTimeoutMs: 30_000 });
+    [db, vhost, smtp] = await Promise.all([createTestDb(), createTestVhost(), startTestSmtp()]);
+    // One attempt per delivery: a relay's refusal dead-letters it at once (the dead-letter view's test).
+    notify = await startNotify(
+      "all",
+      { NOTIFY_DATABASE_URL: db.url, NOTIFY_AMQP_URL: vhost.url, NOTIFY_ADMIN_KEY: KEY, NOTIFY_LOG_LEVEL: "warn", NOTIFY_SMTP_URL: `${smtp.url}?starttls=off`, NOTIFY_MAX_ATTEMPTS: "1" },
+      { readyTimeoutMs: 30_000 },
+    );
     base = `http://127.0.0.1:${notify.port}`;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     page = await browser.newPage();
@@ -39,13 +46,23 @@ describe.skipIf(skip)("admin panel in a browser", () => {
   afterAll(async () => {
     await browser?.close();
     await notify?.kill("SIGKILL");
-    await Promise.allSettled([db?.drop(), vhost?.drop()]);
+    await Promise.allSettled([db?.drop(), vhost?.drop(), smtp?.close()]);
   });
 
   const api = async (path: string) => {
     const res = await fetch(`${base}/api/v1${path}`, { headers: { authorization: `Bearer ${KEY}` } });
     expect(res.status).toBe(200);
     return res.json() as Promise<any>;
+  };
+  const post = (path: string, body: unknown, key = KEY) =>
+    fetch(`${base}/api/v1${path}`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+  /** Waits for `check` to hold, with a deadline (the worker and the audit role act a moment later). */
+  const until = async (what: string, check: () => Promise<boolean>, ms = 20_000) => {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+      await Bun.sleep(50);
+    }
   };
 
   test("served from the binary with a strict Content-Security-Policy", async () => {
@@ -177,6 +194,119 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     expect((await api(`/campaigns/${campaign.id}`)).status).toBe("paused");
   });
 
+  test("messages: a notification's deliveries; a delivery the relay refused is dead-lettered, replayed from the panel and then delivered once", async () => {
+    smtp.respond = ({ to }) => (to.includes("dl@example.test") ? { code: 451, message: "try again later" } : undefined);
+    const res = await post("/events", { event: "order.shipped", to: [{ user_id: "dl", email: "dl@example.test" }], template: "welcome", channels: ["email"], data: { name: "Dee" } });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    await until("notification failed", async () => (await api(`/notifications/${id}`)).status === "failed");
+
+    await page.click("nav a[data-view=messages]");
+    await page.selectOption("#messages-status", "failed");
+    await page.click("#messages-search");
+    await page.click(`#messages-table tr[data-id="${id}"] button:has-text('Open')`);
+    await page.waitForSelector(`#message-detail [data-id="${id}"]`);
+    const delivery = page.locator("#deliveries-table tr[data-channel=email]");
+    expect(await delivery.locator(".status").textContent()).toBe("failed");
+    expect(await delivery.textContent()).toContain("dl@example.test");
+    expect(await delivery.textContent()).toContain("dead-lettered");
+    // Not cancellable any more: no button for it.
+    expect(await page.locator("#message-detail button:has-text('Cancel')").count()).toBe(0);
+
+    // The relay takes mail again; the operator replays the dead letter.
+    smtp.respond = undefined;
+    await page.click("nav a[data-view=dead-letters]");
+    const [dl] = (await api("/dead-letters")).items as Array<{ id: string; ref_id: string; queue: string }>;
+    expect(dl!.queue).toBe("deliveries");
+    const row = page.locator(`#dead-letters-table tr[data-id="${dl!.id}"]`);
+    expect(await row.textContent()).toContain("deliveries");
+    await row.locator("button:has-text('Replay')").click();
+    await page.waitForSelector(`p[role=status]:has-text('Replayed ${dl!.id}.')`);
+    await page.waitForSelector("#dead-letters-table:has-text('No dead letters.')");
+    await until("replayed delivery sent", async () => (await api(`/notifications/${id}`)).deliveries[0].status === "sent");
+    expect(smtp.mails.filter((m) => m.to.includes("dl@example.test"))).toHaveLength(1);
+    // Replayed once: the view can show it, without a second Replay button.
+    await page.check("#dead-letters-replayed");
+    await page.waitForSelector(`#dead-letters-table tr[data-id="${dl!.id}"]`);
+    expect(await page.locator(`#dead-letters-table tr[data-id="${dl!.id}"] button`).count()).toBe(0);
+    const replay = await post(`/dead-letters/${dl!.id}/replay`, {});
+    expect(replay.status).toBe(409);
+  });
+
+  test("messages: a scheduled notification is cancelled from the panel; an unknown id shows the API's 404", async () => {
+    const res = await post("/events", { event: "reminder", to: [{ user_id: "later", email: "later@example.test" }], template: "welcome", channels: ["email"], send_at: new Date(Date.now() + 3_600_000).toISOString() });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    await page.click("nav a[data-view=messages]");
+    await page.fill("#message-id", id);
+    await page.click("#message-open button[type=submit]");
+    await page.waitForSelector(`#message-detail [data-id="${id}"] .status:has-text('scheduled')`);
+    await page.click("#message-detail button:has-text('Cancel')");
+    await page.waitForSelector(`#message-detail [data-id="${id}"] h3 .status:has-text('cancelled')`);
+    expect((await api(`/notifications/${id}`)).status).toBe("cancelled");
+    // An id that is not there: the API's answer, in the panel.
+    await page.fill("#message-id", "00000000-0000-7000-8000-000000000000");
+    await page.click("#message-open button[type=submit]");
+    await page.waitForSelector("#message-detail .error:has-text('NOT_FOUND')");
+  });
+
+  test("users: create, edit (an emptied field is cleared), a bad e-mail is refused with its field, delete", async () => {
+    await page.click("nav a[data-view=users]");
+    await page.waitForSelector("#users-table");
+    await page.click("#new-user");
+    await page.fill("#user-id", "ada");
+    await page.fill("#user-email", "ada@example.test");
+    await page.fill("#user-phone", "+4915112345678");
+    await page.fill("#user-name", "Ada <b>Lovelace</b>");
+    await page.fill("#user-attributes", '{"plan": "pro"}');
+    await page.click("#save-user");
+    await page.waitForSelector("#user-result:has-text('Saved ada.')");
+    expect(await api("/users/ada")).toMatchObject({ email: "ada@example.test", phone: "+4915112345678", name: "Ada <b>Lovelace</b>", attributes: { plan: "pro" } });
+    const row = page.locator("#users-table tr[data-id=ada]");
+    await row.waitFor();
+    expect(await row.locator("b").count()).toBe(0);
+
+    await row.locator("button:has-text('Edit')").click();
+    await page.fill("#user-phone", "");
+    await page.fill("#user-email", "not-an-address");
+    await page.click("#save-user");
+    await page.waitForSelector("#user-result.error");
+    expect(await page.textContent("#user-result")).toContain("email:");
+    expect((await api("/users/ada")).email).toBe("ada@example.test");
+    await page.fill("#user-email", "ada@lovelace.test");
+    await page.click("#save-user");
+    await page.waitForSelector("#user-result:has-text('Saved ada.')");
+    expect(await api("/users/ada")).toMatchObject({ email: "ada@lovelace.test", phone: null, attributes: { plan: "pro" } });
+
+    await page.click("#users-table tr[data-id=ada] button:has-text('Delete')");
+    await page.waitForSelector("#users-table tr[data-id=ada]", { state: "detached" });
+    expect((await fetch(`${base}/api/v1/users/ada`, { headers: { authorization: `Bearer ${KEY}` } })).status).toBe(404);
+  });
+
+  test("API keys: a key created in the panel is shown once and works with its scopes only; revoked, it is refused", async () => {
+    await page.click("nav a[data-view=api-keys]");
+    await page.waitForSelector("#api-key-form");
+    await page.fill("#api-key-name", "shop backend");
+    await page.click("#create-api-key");
+    await page.waitForSelector("#api-key-result .error");
+    expect(await page.textContent("#api-key-result")).toContain("scopes:");
+
+    await page.check("#api-key-form [data-scope='events:write']");
+    await page.click("#create-api-key");
+    const key = (await page.textContent("#new-api-key", { timeout: 10_000 }))!;
+    expect(key).toMatch(/^nk_/);
+    const [record] = (await api("/api-keys")).items as Array<{ id: string; name: string; scopes: string[] }>;
+    expect(record).toMatchObject({ name: "shop backend", scopes: ["events:write"] });
+    expect(JSON.stringify(await api("/api-keys"))).not.toContain(key);
+
+    expect((await post("/events", { event: "ping", to: [{ user_id: "k1", email: "k1@example.test" }], channels: ["email"], title: "hi", body: "hi" }, key)).status).toBe(202);
+    expect((await fetch(`${base}/api/v1/templates`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(403);
+
+    await page.click(`#api-keys-table tr[data-id="${record!.id}"] button:has-text('Revoke')`);
+    await page.waitForSelector(`#api-keys-table tr[data-id="${record!.id}"] .revoked:not(:empty)`);
+    await until("revoked key refused", async () => (await post("/events", { event: "ping", to: ["k1"], channels: ["email"], title: "hi" }, key)).status === 401, 10_000);
+  });
+
   test("the audit log shows what was done here, by this key", async () => {
     await page.click("nav a[data-view=audit]");
     await page.waitForSelector("#audit-filter");
@@ -196,9 +326,9 @@ describe.skipIf(skip)("admin panel in a browser", () => {
   });
 
   test("no script error or CSP violation on the way; the preview's script was blocked by the sandbox", () => {
-    // Refused requests (the wrong key's 401, the refused inputs' 422) are logged by the browser as
-    // failed loads: expected. Anything else is not.
-    const unexpected = problems.filter((p) => !/status of (401|422)/.test(p) && !p.includes("'allow-scripts' permission is not set"));
+    // Refused requests (the wrong key's 401, the unknown notification's 404, the refused inputs'
+    // 422) are logged by the browser as failed loads: expected. Anything else is not.
+    const unexpected = problems.filter((p) => !/status of (401|404|422)/.test(p) && !p.includes("'allow-scripts' permission is not set"));
     expect(unexpected).toEqual([]);
     expect(problems.some((p) => p.includes("Blocked script execution in 'about:srcdoc'"))).toBe(true);
   });

@@ -127,10 +127,6 @@ export function createUserRepo(sql: Sql) {
 
     /**
      * Merges inline recipients from events into the directory: fields given overwrite, fields
-     * absent are kept. One statement for the whole batch.
-     */
-    /**
-     * Merges inline recipients from events into the directory: fields given overwrite, fields
      * absent are kept. Calls made at the same time share one statement; the same id twice (in one
      * event or across events) is merged first, since one INSERT cannot update a row twice.
      */

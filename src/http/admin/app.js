@@ -35,16 +35,31 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
-  const res = await fetch(`/api/v1${path}`, {
+/** One call to this origin with the signed-in key: the response and its JSON body (if any). */
+async function call(method, url, body) {
+  const res = await fetch(url, {
     method,
     headers: { authorization: `Bearer ${sessionStorage.getItem(KEY) ?? ""}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  const json = text ? JSON.parse(text) : undefined;
+  return { res, json: text ? JSON.parse(text) : undefined };
+}
+
+/** A REST call under /api/v1; a refusal is thrown as an ApiError. */
+async function api(method, path, body) {
+  const { res, json } = await call(method, `/api/v1${path}`, body);
   if (!res.ok) throw new ApiError(res.status, json);
   return json;
+}
+
+/** A GraphQL query (for what REST has no list of); its first error is thrown like a REST refusal. */
+async function gql(query, variables) {
+  const { res, json } = await call("POST", "/graphql", { query, variables });
+  const e = json?.errors?.[0];
+  if (e) throw new ApiError(e.extensions?.status ?? res.status, { error: { code: e.extensions?.code, message: e.message, details: e.extensions?.details } });
+  if (!res.ok) throw new ApiError(res.status, json);
+  return json.data;
 }
 
 /** Parses a JSON textarea; an empty one is {}. */
@@ -98,6 +113,41 @@ function actionButton(label, status, action, after) {
       }
     },
   }, label);
+}
+
+/**
+ * A table filled a page at a time: `fetchPage(cursor)` answers `{items, next_cursor}` (cursor null
+ * for the first page); the "More" button (`#<id>-more`) appends the next page. A refusal is shown
+ * in `status`, a 403 as `forbidden` when given.
+ */
+function pagedTable({ id, headings, fetchPage, toRow, empty, status, forbidden }) {
+  const body = h("tbody");
+  const more = h("button", { type: "button", id: `${id}-more`, hidden: true }, "More");
+  let cursor = null;
+  const load = async (append) => {
+    try {
+      const p = await fetchPage(append ? cursor : null);
+      cursor = p.next_cursor;
+      more.hidden = !cursor;
+      const rows = p.items.map(toRow);
+      if (append) body.append(...rows);
+      else fillRows(body, rows, headings.length, empty);
+      status.className = "";
+      status.textContent = "";
+    } catch (err) {
+      showError(status, err.status === 403 && forbidden ? new Error(forbidden) : err);
+    }
+  };
+  more.addEventListener("click", () => load(true));
+  return { el: [dataTable(id, headings, body), more], reload: () => load(false) };
+}
+
+/** `?limit=…&cursor=…` plus these filters (empty ones left out). */
+function query(limit, cursor, filters = {}) {
+  const q = new URLSearchParams({ limit: String(limit) });
+  for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
+  if (cursor) q.set("cursor", cursor);
+  return q;
 }
 
 /** One checkbox per channel in a fieldset; `value()` is the checked channels. */
@@ -489,51 +539,326 @@ async function renderRules() {
 async function renderAudit() {
   const main = $("main");
   const status = h("p", { role: "status" });
-  const list = h("tbody");
   const filters = { action: h("input", { type: "text", id: "audit-action", placeholder: "template.put" }), actor: h("input", { type: "text", id: "audit-actor", placeholder: "api_key:…" }), target: h("input", { type: "text", id: "audit-target", placeholder: "template:welcome" }) };
-  const more = h("button", { type: "button", id: "audit-more", hidden: true }, "Older");
-  let cursor = null;
-  const load = async (append) => {
-    const q = new URLSearchParams({ limit: "50" });
-    for (const [k, el] of Object.entries(filters)) if (el.value.trim()) q.set(k, el.value.trim());
-    if (append && cursor) q.set("cursor", cursor);
-    try {
-      const page = await api("GET", `/audit?${q}`);
-      cursor = page.next_cursor;
-      more.hidden = !cursor;
-      const rows = page.items.map((r) =>
-        h("tr", { "data-action": r.action },
-          h("td", {}, r.time),
-          h("td", {}, `${r.actor.type}:${r.actor.id}${r.actor.name ? ` (${r.actor.name})` : ""}`),
-          h("td", { class: "action" }, r.action),
-          h("td", {}, `${r.target.type}:${r.target.id}`),
-          h("td", {}, r.outcome),
-        ),
-      );
-      if (append) list.append(...rows);
-      else fillRows(list, rows, 5, "No records.");
-      status.textContent = "";
-    } catch (err) {
-      showError(status, err.status === 403 ? new Error("This key lacks the audit:read scope.") : err);
-    }
-  };
-  more.addEventListener("click", () => load(true));
+  const table = pagedTable({
+    id: "audit-table",
+    headings: ["Time", "Actor", "Action", "Target", "Outcome"],
+    fetchPage: (cursor) => api("GET", `/audit?${query(50, cursor, Object.fromEntries(Object.entries(filters).map(([k, el]) => [k, el.value.trim()])))}`),
+    toRow: (r) =>
+      h("tr", { "data-action": r.action },
+        h("td", {}, r.time),
+        h("td", {}, `${r.actor.type}:${r.actor.id}${r.actor.name ? ` (${r.actor.name})` : ""}`),
+        h("td", { class: "action" }, r.action),
+        h("td", {}, `${r.target.type}:${r.target.id}`),
+        h("td", {}, r.outcome),
+      ),
+    empty: "No records.",
+    status,
+    forbidden: "This key lacks the audit:read scope.",
+  });
   main.replaceChildren(
     h("h2", {}, "Audit log"),
-    h("form", { class: "card", id: "audit-filter", onsubmit: (e) => (e.preventDefault(), load(false)) },
+    h("form", { class: "card", id: "audit-filter", onsubmit: (e) => (e.preventDefault(), table.reload()) },
       h("div", { class: "row" }, h("label", {}, "Action ", filters.action), h("label", {}, "Actor ", filters.actor), h("label", {}, "Target ", filters.target)),
       h("button", { type: "submit", id: "audit-search" }, "Search"),
     ),
     status,
-    dataTable("audit-table", ["Time", "Actor", "Action", "Target", "Outcome"], list),
-    more,
+    ...table.el,
   );
-  await load(false);
+  await table.reload();
+}
+
+// ---------------------------------------------------------------- messages (notifications)
+
+const NOTIFICATION_STATUSES = ["scheduled", "accepted", "processing", "delivered", "partially_delivered", "failed", "cancelled"];
+const NOTIFICATIONS_QUERY = `query ($filter: NotificationFilter, $after: String) {
+  notifications(filter: $filter, first: 25, after: $after) { items { id event status created_at send_at } next_cursor }
+}`;
+
+async function renderMessages() {
+  const main = $("main");
+  const status = h("p", { role: "status" });
+  const detail = h("div", { id: "message-detail" });
+  const statusFilter = h("select", { id: "messages-status" }, h("option", { value: "" }, "any"), NOTIFICATION_STATUSES.map((st) => h("option", { value: st }, st)));
+  const eventFilter = h("input", { type: "text", id: "messages-event", placeholder: "user.registered" });
+  const byId = h("input", { type: "text", id: "message-id", placeholder: "notification id" });
+  const table = pagedTable({
+    id: "messages-table",
+    headings: ["Created", "Event", "Status", "Id", ""],
+    fetchPage: async (cursor) => {
+      const filter = {};
+      if (statusFilter.value) filter.status = statusFilter.value;
+      if (eventFilter.value.trim()) filter.event = eventFilter.value.trim();
+      return (await gql(NOTIFICATIONS_QUERY, { filter, after: cursor })).notifications;
+    },
+    toRow: (n) =>
+      h("tr", { "data-id": n.id },
+        h("td", {}, n.created_at),
+        h("td", {}, n.event),
+        h("td", { class: "status" }, n.status),
+        h("td", { class: "mono" }, n.id),
+        h("td", {}, h("button", { type: "button", onclick: () => showMessage(detail, n.id, table.reload) }, "Open")),
+      ),
+    empty: "No notifications.",
+    status,
+    forbidden: "This key lacks the notifications:read scope.",
+  });
+  main.replaceChildren(
+    h("h2", {}, "Messages"),
+    h("p", { class: "muted" }, "Notifications, newest first, and what became of each delivery."),
+    h("form", { class: "card", id: "messages-filter", onsubmit: (e) => (e.preventDefault(), table.reload()) },
+      h("div", { class: "row" }, h("label", {}, "Status ", statusFilter), h("label", {}, "Event ", eventFilter)),
+      h("button", { type: "submit", id: "messages-search" }, "Search"),
+    ),
+    h("form", { class: "card", id: "message-open", onsubmit: (e) => (e.preventDefault(), showMessage(detail, byId.value.trim(), table.reload)) },
+      h("label", {}, "Open by id ", byId),
+      h("button", { type: "submit" }, "Open"),
+    ),
+    status,
+    ...table.el,
+    detail,
+  );
+  await table.reload();
+}
+
+/** One notification with its deliveries; one not sent yet can be cancelled. */
+async function showMessage(detail, id, refreshList) {
+  try {
+    const n = await api("GET", `/notifications/${encodeURIComponent(id)}`);
+    const result = h("p", { id: "message-result", role: "status" });
+    const cancellable = n.status === "scheduled" || n.status === "accepted";
+    const deliveries = h("tbody");
+    fillRows(
+      deliveries,
+      n.deliveries.map((d) =>
+        h("tr", { "data-channel": d.channel },
+          h("td", {}, d.channel),
+          h("td", {}, d.recipient ?? "—"),
+          h("td", { class: "status" }, d.status),
+          h("td", {}, String(d.attempts)),
+          h("td", {}, d.error ?? ""),
+          h("td", {}, d.sent_at ?? ""),
+        ),
+      ),
+      6,
+      "No deliveries yet.",
+    );
+    detail.replaceChildren(
+      h("div", { class: "card", "data-id": n.id },
+        h("h3", {}, `${n.event} · `, h("span", { class: "status" }, n.status)),
+        h("p", { class: "muted" }, `${n.id}, created ${n.created_at}${n.send_at ? `, to send at ${n.send_at}` : ""}`),
+        dataTable("deliveries-table", ["Channel", "Recipient", "Status", "Attempts", "Error", "Sent"], deliveries),
+        cancellable
+          ? actionButton("Cancel", result, () => api("DELETE", `/notifications/${encodeURIComponent(n.id)}`), async () => {
+              await showMessage(detail, n.id, refreshList);
+              await refreshList();
+            })
+          : "",
+        result,
+      ),
+    );
+  } catch (err) {
+    showErrorIn(detail, err);
+  }
+}
+
+// ---------------------------------------------------------------- users
+
+const USER_FIELDS = [
+  ["email", "E-mail"],
+  ["phone", "Phone (E.164)"],
+  ["name", "Name"],
+  ["locale", "Locale"],
+  ["timezone", "Time zone"],
+  ["telegram_chat_id", "Telegram chat id"],
+];
+
+async function renderUsers() {
+  const main = $("main");
+  const status = h("p", { role: "status" });
+  const editor = h("div");
+  const table = pagedTable({
+    id: "users-table",
+    headings: ["Id", "Name", "E-mail", "Phone", "Locale", "Time zone", ""],
+    fetchPage: (cursor) => api("GET", `/users?${query(50, cursor)}`),
+    toRow: (u) =>
+      h("tr", { "data-id": u.id },
+        h("td", {}, u.id),
+        h("td", {}, u.name ?? ""),
+        h("td", {}, u.email ?? ""),
+        h("td", {}, u.phone ?? ""),
+        h("td", {}, u.locale ?? ""),
+        h("td", {}, u.timezone ?? ""),
+        h("td", {},
+          h("button", { type: "button", onclick: () => editUser(editor, table.reload, u) }, "Edit"),
+          " ",
+          actionButton("Delete", status, () => api("DELETE", `/users/${encodeURIComponent(u.id)}`), table.reload),
+        ),
+      ),
+    empty: "No users yet.",
+    status,
+    forbidden: "This key lacks the users:write scope.",
+  });
+  main.replaceChildren(
+    h("h2", {}, "Users"),
+    h("p", { class: "muted" }, "The recipient directory events name users from."),
+    ...table.el,
+    h("button", { type: "button", id: "new-user", onclick: () => editUser(editor, table.reload) }, "New user"),
+    status,
+    editor,
+  );
+  await table.reload();
+}
+
+function editUser(editor, refresh, u) {
+  const id = h("input", { type: "text", id: "user-id", value: u?.id ?? "", required: true, readonly: u ? true : undefined });
+  const fields = Object.fromEntries(USER_FIELDS.map(([k]) => [k, h("input", { type: "text", id: `user-${k}`, value: u?.[k] ?? "" })]));
+  const attributes = h("textarea", { id: "user-attributes", value: JSON.stringify(u?.attributes ?? {}, null, 2) });
+  const result = h("p", { id: "user-result", role: "status" });
+  editor.replaceChildren(
+    h("form", {
+      class: "card",
+      id: "user-form",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          // PUT replaces the entry: an emptied field is cleared.
+          const body = { attributes: jsonField(attributes.value, "attributes") };
+          for (const [k, el] of Object.entries(fields)) body[k] = el.value.trim() || null;
+          const saved = await api("PUT", `/users/${encodeURIComponent(id.value.trim())}`, body);
+          showOk(result, `Saved ${saved.id}.`);
+          id.readOnly = true;
+          await refresh();
+        } catch (err) {
+          showError(result, err);
+        }
+      },
+    },
+      h("h3", {}, u ? `Edit ${u.id}` : "New user"),
+      h("label", {}, "Id ", id),
+      h("div", { class: "row" }, USER_FIELDS.slice(0, 3).map(([k, label]) => h("label", {}, `${label} `, fields[k]))),
+      h("div", { class: "row" }, USER_FIELDS.slice(3).map(([k, label]) => h("label", {}, `${label} `, fields[k]))),
+      h("label", {}, "Attributes (JSON, for campaign audiences and templates) ", attributes),
+      h("button", { type: "submit", id: "save-user" }, "Save"),
+      result,
+    ),
+  );
+}
+
+// ---------------------------------------------------------------- dead letters
+
+async function renderDeadLetters() {
+  const main = $("main");
+  const status = h("p", { role: "status" });
+  const includeReplayed = h("input", { type: "checkbox", id: "dead-letters-replayed" });
+  const table = pagedTable({
+    id: "dead-letters-table",
+    headings: ["Time", "Queue", "Reference", "Reason", "Replayed", ""],
+    fetchPage: (cursor) => api("GET", `/dead-letters?${query(50, cursor, { include_replayed: includeReplayed.checked ? "true" : "" })}`),
+    toRow: (d) =>
+      h("tr", { "data-id": d.id },
+        h("td", {}, d.created_at),
+        h("td", {}, d.queue),
+        h("td", { class: "mono" }, d.ref_id ?? "—"),
+        h("td", {}, d.reason, h("details", {}, h("summary", {}, "payload"), h("pre", {}, JSON.stringify(d.payload, null, 2)))),
+        h("td", {}, d.replayed_at ?? ""),
+        h("td", {},
+          d.replayed_at
+            ? ""
+            : actionButton("Replay", status, async () => {
+                await api("POST", `/dead-letters/${d.id}/replay`);
+                showOk(status, `Replayed ${d.id}.`);
+              }, async () => {
+                const text = status.textContent;
+                await table.reload();
+                showOk(status, text);
+              }),
+        ),
+      ),
+    empty: "No dead letters.",
+    status,
+    forbidden: "Dead letters need the admin scope.",
+  });
+  includeReplayed.addEventListener("change", () => table.reload());
+  main.replaceChildren(
+    h("h2", {}, "Dead letters"),
+    h("p", { class: "muted" }, "Deliveries that ran out of attempts and messages the broker gave up on. Replaying one queues it again; a delivery already sent is never sent twice."),
+    h("label", {}, includeReplayed, " show replayed ones too"),
+    status,
+    ...table.el,
+  );
+  await table.reload();
+}
+
+// ---------------------------------------------------------------- API keys
+
+const SCOPES = ["events:write", "notifications:read", "templates:write", "campaigns:write", "users:write", "audit:read", "admin"];
+
+async function renderApiKeys() {
+  const main = $("main");
+  const status = h("p", { role: "status" });
+  const table = pagedTable({
+    id: "api-keys-table",
+    headings: ["Name", "Prefix", "Scopes", "Created", "Last used", "Revoked", ""],
+    fetchPage: (cursor) => api("GET", `/api-keys?${query(100, cursor)}`),
+    toRow: (k) =>
+      h("tr", { "data-id": k.id },
+        h("td", {}, k.name),
+        h("td", { class: "mono" }, k.prefix),
+        h("td", {}, k.scopes.join(", ")),
+        h("td", {}, k.created_at),
+        h("td", {}, k.last_used_at ?? "never"),
+        h("td", { class: "revoked" }, k.revoked_at ?? ""),
+        h("td", {}, k.revoked_at ? "" : actionButton("Revoke", status, () => api("DELETE", `/api-keys/${k.id}`), table.reload)),
+      ),
+    empty: "No API keys yet.",
+    status,
+    forbidden: "API keys need the admin scope.",
+  });
+  const name = h("input", { type: "text", id: "api-key-name", required: true });
+  const boxes = SCOPES.map((sc) => h("input", { type: "checkbox", value: sc, "data-scope": sc }));
+  const result = h("div", { id: "api-key-result", role: "status" });
+  main.replaceChildren(
+    h("h2", {}, "API keys"),
+    status,
+    ...table.el,
+    h("form", {
+      class: "card",
+      id: "api-key-form",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          const created = await api("POST", "/api-keys", { name: name.value, scopes: boxes.filter((b) => b.checked).map((b) => b.value) });
+          result.className = "ok";
+          result.replaceChildren(h("p", {}, `Created ${created.name}. Copy the key now: it is not shown again.`), h("code", { id: "new-api-key" }, created.key));
+          await table.reload();
+        } catch (err) {
+          showErrorIn(result, err);
+        }
+      },
+    },
+      h("h3", {}, "New API key"),
+      h("label", {}, "Name ", name),
+      h("fieldset", {}, h("legend", {}, "Scopes"), boxes.map((b) => h("label", {}, b, " ", b.value))),
+      h("button", { type: "submit", id: "create-api-key" }, "Create key"),
+      result,
+    ),
+  );
+  await table.reload();
 }
 
 // ---------------------------------------------------------------- routing
 
-const VIEWS = { templates: renderTemplates, rules: renderRules, campaigns: renderCampaigns, audit: renderAudit };
+const VIEWS = {
+  templates: renderTemplates,
+  rules: renderRules,
+  campaigns: renderCampaigns,
+  messages: renderMessages,
+  users: renderUsers,
+  "dead-letters": renderDeadLetters,
+  "api-keys": renderApiKeys,
+  audit: renderAudit,
+};
 
 function route() {
   if (!sessionStorage.getItem(KEY)) return renderLogin();
