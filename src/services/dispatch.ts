@@ -82,9 +82,13 @@ export function createDispatcher(deps: DispatcherDeps) {
   const sends = createSemaphore(deps.concurrency);
   const claimMs = claimMsFor(deps.sendTimeoutMs);
   const templateCache = new Map<string, { at: number; t: StoredTemplate | undefined }>();
-  // Sends finishing together share one UPDATE (group write); alone, one goes out at once.
-  const sentWriter = createBatcher<{ id: string; provider: string | null; providerId: string | null }, void>(
-    async (items) => (await deps.deliveries.markSentMany(items), items.map(() => undefined)),
+  // Sends finishing together share one UPDATE (group write); alone, one goes out at once. Each
+  // learns whether that UPDATE also settled its notification (then the caller's settle is not needed).
+  const sentWriter = createBatcher<{ id: string; notificationId: string; provider: string | null; providerId: string | null }, boolean>(
+    async (items) => {
+      const settled = await deps.deliveries.markSentMany(items);
+      return items.map((i) => settled.has(i.notificationId));
+    },
     { maxBatch: 500, maxInFlight: 1 },
   );
 
@@ -121,12 +125,17 @@ export function createDispatcher(deps: DispatcherDeps) {
   async function resolveRecipients(event: AcceptedEvent): Promise<{ users: User[]; missing: string[] }> {
     const inline = event.to.filter((r): r is InlineRecipient => typeof r === "object");
     const ids = [...new Set(event.to.map((r) => (typeof r === "string" ? r : r.user_id)))];
-    if (inline.length) {
-      await deps.users.upsertInline(
-        inline.map((r) => ({ id: r.user_id, email: r.email, phone: r.phone, name: r.name, locale: r.locale, timezone: r.timezone, telegram_chat_id: r.telegram_chat_id, attributes: r.attributes })),
-      );
-    }
-    const found = await deps.directory.getMany(ids);
+    const stored = inline.length
+      ? await deps.users.upsertInline(
+          inline.map((r) => ({ id: r.user_id, email: r.email, phone: r.phone, name: r.name, locale: r.locale, timezone: r.timezone, telegram_chat_id: r.telegram_chat_id, attributes: r.attributes })),
+        )
+      : new Map<string, User>();
+    // With the directory in this database, the upsert already read the inline recipients back;
+    // a remote directory (gRPC) is asked for everyone, as it may know more than this database.
+    const local = deps.directory === deps.users;
+    const rest = local ? ids.filter((id) => !stored.has(id)) : ids;
+    const found = rest.length ? await deps.directory.getMany(rest) : new Map<string, User>();
+    if (local) for (const [id, u] of stored) found.set(id, u);
     // Inline fields win for this message even if the directory lookup went elsewhere (gRPC, cache).
     for (const r of inline) {
       found.set(r.user_id, withInline(found.get(r.user_id), r));
@@ -220,8 +229,8 @@ export function createDispatcher(deps: DispatcherDeps) {
       }
       // The recipients just resolved; only deliveries left by an earlier attempt need a lookup.
       const users = toSend.every((d) => planUsers.has(d.user_id)) ? planUsers : await usersFor(toSend, event);
-      await Promise.all(toSend.map((d) => sends.run(() => send(d, event, users.get(d.user_id)))));
-      await deps.notifications.settle(nid);
+      const settled = await Promise.all(toSend.map((d) => sends.run(() => send(d, event, users.get(d.user_id)))));
+      if (!settled.includes(true)) await deps.notifications.settle(nid);
       // Deliveries still claimed by a worker that may have died: come back when the claim expires
       // (if that worker is alive and finishes, the next look finds them sent and stops). Even when
       // the claim ran out while this one sent its own: acking then left them to the reaper (75 s).
@@ -257,15 +266,18 @@ export function createDispatcher(deps: DispatcherDeps) {
     return { claimed, heldUntil };
   }
 
-  /** Sends one claimed delivery and records the outcome. Never throws for provider errors. */
-  async function send(d: DeliveryRow, event: AcceptedEvent, user: User | undefined): Promise<void> {
+  /**
+   * Sends one claimed delivery and records the outcome. Never throws for provider errors. True when
+   * recording it also settled the notification (it was the last open delivery).
+   */
+  async function send(d: DeliveryRow, event: AcceptedEvent, user: User | undefined): Promise<boolean> {
     const rt = deps.channels.get(d.channel as ChannelName);
     const started = performance.now();
     const dlog = log.child({ delivery_id: d.id, notification_id: d.notification_id, channel: d.channel, attempt: d.attempts });
     if (!rt || !d.recipient || !d.content) {
       await deps.deliveries.markFailed(d.id, !rt ? `channel ${d.channel} is not configured` : "delivery has no recipient or content", null);
       metrics.deliveries.inc({ channel: d.channel, outcome: "failed" });
-      return;
+      return false;
     }
     const message = {
       deliveryId: d.id,
@@ -279,13 +291,13 @@ export function createDispatcher(deps: DispatcherDeps) {
     const outcome = await withDeadline(deps.sendTimeoutMs, (signal) => sendWithFailover(rt.senders, message, signal));
     const duration_ms = Math.round(performance.now() - started);
     if (outcome.ok) {
-      await sentWriter.submit({ id: d.id, provider: outcome.provider, providerId: outcome.result.providerId ?? null });
+      const settled = await sentWriter.submit({ id: d.id, notificationId: d.notification_id, provider: outcome.provider, providerId: outcome.result.providerId ?? null });
       metrics.sendLatency.observe({ channel: d.channel }, duration_ms / 1000);
       metrics.deliveries.inc({ channel: d.channel, outcome: "sent" });
       if (event.accepted_at) metrics.endToEnd.observe({ channel: d.channel }, (Date.now() - Date.parse(event.accepted_at)) / 1000);
       dlog.info("delivery sent", { outcome: "sent", provider: outcome.provider, duration_ms });
       deps.hooks?.onDeliveryFinal?.({ ...d, status: "sent" });
-      return;
+      return settled;
     }
     if (outcome.kind === "unavailable") {
       // Every provider's circuit is open (or saturated): wait for the first probe without spending an attempt.
@@ -296,7 +308,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       await deps.queue.publish("deliveries", deliveryJobs([d.id], `${d.attempts}:deferred`)).catch((err) =>
         dlog.warn("deferral publish failed; reaper will pick it up", { err: String(err) }),
       );
-      return;
+      return false;
     }
     const { error: e, provider } = outcome;
     if (e.permanent) {
@@ -322,6 +334,7 @@ export function createDispatcher(deps: DispatcherDeps) {
         dlog.warn("retry publish failed; reaper will pick it up", { err: String(err) }),
       );
     }
+    return false;
   }
 
   /**
@@ -355,8 +368,8 @@ export function createDispatcher(deps: DispatcherDeps) {
             return;
           }
           const users = await usersFor(ds, n.payload);
-          await Promise.all(ds.map((d) => sends.run(() => send(d, n.payload, users.get(d.user_id)))));
-          await deps.notifications.settle(nid);
+          const settled = await Promise.all(ds.map((d) => sends.run(() => send(d, n.payload, users.get(d.user_id)))));
+          if (!settled.includes(true)) await deps.notifications.settle(nid);
         }),
       );
       // Not due yet (a pack rarely mixes) or held elsewhere: the whole job comes back when the first

@@ -141,15 +141,33 @@ export function createDeliveryRepo(sql: Sql) {
       return rows.map(toDelivery);
     },
 
-    /** Many deliveries sent, one statement: the worker's group write (see dispatch.ts). */
-    async markSentMany(items: Array<{ id: string; provider: string | null; providerId: string | null }>): Promise<void> {
-      if (items.length === 0) return;
-      await sql`
-        UPDATE deliveries d SET status = 'sent', sent_at = now(), error = NULL, claimed_until = NULL, updated_at = now(),
-          provider = t.provider, provider_id = t.provider_id
-        FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.provider)}::text[], ${items.map((i) => i.providerId)}::text[])
-          AS t(id, provider, provider_id)
-        WHERE d.id = t.id`;
+    /**
+     * Many deliveries sent, one statement: the worker's group write (see dispatch.ts). The same
+     * statement settles each notification whose last open delivery this was (to 'delivered', or
+     * 'partially_delivered' when a sibling failed) and returns those notifications' ids: for a
+     * one-recipient event that is the settle the worker would otherwise send next. Its subqueries
+     * see the table as it was before the statement, so the rows it marks sent are left out of the
+     * "still open" test by id. A sibling closed by another statement at the same moment may still
+     * look open here: then no id is returned and the caller settles as before.
+     */
+    async markSentMany(items: Array<{ id: string; notificationId: string; provider: string | null; providerId: string | null }>): Promise<Set<string>> {
+      if (items.length === 0) return new Set();
+      const rows = await sql`
+        WITH s AS (
+          UPDATE deliveries d SET status = 'sent', sent_at = now(), error = NULL, claimed_until = NULL, updated_at = now(),
+            provider = t.provider, provider_id = t.provider_id
+          FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.provider)}::text[], ${items.map((i) => i.providerId)}::text[])
+            AS t(id, provider, provider_id)
+          WHERE d.id = t.id
+          RETURNING d.id, d.notification_id)
+        UPDATE notifications n SET updated_at = now(), status = CASE
+            WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND d.status = 'failed') THEN 'partially_delivered'
+            ELSE 'delivered' END
+        WHERE n.id IN (SELECT notification_id FROM s) AND n.status = 'processing'
+          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND d.status IN ('queued','sending','retrying')
+                          AND d.id NOT IN (SELECT id FROM s))
+        RETURNING n.id`;
+      return new Set(rows.map((r) => String(r.id)));
     },
 
     async markFailed(id: string, error: string, provider: string | null): Promise<void> {

@@ -65,27 +65,36 @@ function userRow(id: string, u: UserInput) {
 }
 
 export function createUserRepo(sql: Sql) {
-  const upserter = createBatcher<Array<{ id: string } & UserInput>, void>(
+  const upserter = createBatcher<Array<{ id: string } & UserInput>, Map<string, User>>(
     async (calls) => {
       const rows = mergeInline(calls.flat()).map((u) => userRow(u.id, u));
+      const ids = rows.map((r) => r.id);
       // The WHERE skips rows that would not change: a recipient named in every event is not
-      // rewritten every time.
-      await sql`
-        INSERT INTO users ${sql(rows as Record<string, unknown>[], "id", ...COLUMNS, "attributes")}
-        ON CONFLICT (id) DO UPDATE SET
-          email = COALESCE(EXCLUDED.email, users.email),
-          phone = COALESCE(EXCLUDED.phone, users.phone),
-          name = COALESCE(EXCLUDED.name, users.name),
-          locale = COALESCE(EXCLUDED.locale, users.locale),
-          timezone = COALESCE(EXCLUDED.timezone, users.timezone),
-          telegram_chat_id = COALESCE(EXCLUDED.telegram_chat_id, users.telegram_chat_id),
-          attributes = users.attributes || EXCLUDED.attributes,
-          updated_at = now()
-        WHERE (users.email, users.phone, users.name, users.locale, users.timezone, users.telegram_chat_id, users.attributes)
-          IS DISTINCT FROM (COALESCE(EXCLUDED.email, users.email), COALESCE(EXCLUDED.phone, users.phone), COALESCE(EXCLUDED.name, users.name),
-                            COALESCE(EXCLUDED.locale, users.locale), COALESCE(EXCLUDED.timezone, users.timezone),
-                            COALESCE(EXCLUDED.telegram_chat_id, users.telegram_chat_id), users.attributes || EXCLUDED.attributes)`;
-      return calls.map(() => undefined);
+      // rewritten every time. The same statement reads the entries back (so the worker needs no
+      // second lookup for inline recipients): the rows it wrote from RETURNING, the others as
+      // they were, which is as they are, since it did not change them.
+      const stored = await sql`
+        WITH up AS (
+          INSERT INTO users ${sql(rows as Record<string, unknown>[], "id", ...COLUMNS, "attributes")}
+          ON CONFLICT (id) DO UPDATE SET
+            email = COALESCE(EXCLUDED.email, users.email),
+            phone = COALESCE(EXCLUDED.phone, users.phone),
+            name = COALESCE(EXCLUDED.name, users.name),
+            locale = COALESCE(EXCLUDED.locale, users.locale),
+            timezone = COALESCE(EXCLUDED.timezone, users.timezone),
+            telegram_chat_id = COALESCE(EXCLUDED.telegram_chat_id, users.telegram_chat_id),
+            attributes = users.attributes || EXCLUDED.attributes,
+            updated_at = now()
+          WHERE (users.email, users.phone, users.name, users.locale, users.timezone, users.telegram_chat_id, users.attributes)
+            IS DISTINCT FROM (COALESCE(EXCLUDED.email, users.email), COALESCE(EXCLUDED.phone, users.phone), COALESCE(EXCLUDED.name, users.name),
+                              COALESCE(EXCLUDED.locale, users.locale), COALESCE(EXCLUDED.timezone, users.timezone),
+                              COALESCE(EXCLUDED.telegram_chat_id, users.telegram_chat_id), users.attributes || EXCLUDED.attributes)
+          RETURNING *)
+        SELECT * FROM up
+        UNION ALL
+        SELECT * FROM users WHERE id = ANY(${ids}::text[]) AND id NOT IN (SELECT id FROM up)`;
+      const all = new Map(stored.map((r) => [String(r.id), toUser(r)]));
+      return calls.map(() => all);
     },
     { maxBatch: 100, maxInFlight: 1 },
   );
@@ -129,10 +138,12 @@ export function createUserRepo(sql: Sql) {
      * Merges inline recipients from events into the directory: fields given overwrite, fields
      * absent are kept. Calls made at the same time share one statement; the same id twice (in one
      * event or across events) is merged first, since one INSERT cannot update a row twice.
+     * Returns these users' entries as stored afterwards.
      */
-    upsertInline(users: Array<{ id: string } & UserInput>): Promise<void> {
-      if (users.length === 0) return Promise.resolve();
-      return upserter.submit(users);
+    async upsertInline(users: Array<{ id: string } & UserInput>): Promise<Map<string, User>> {
+      if (users.length === 0) return new Map();
+      const all = await upserter.submit(users);
+      return new Map(users.flatMap((u) => (all.has(u.id) ? [[u.id, all.get(u.id)!] as const] : [])));
     },
 
     async remove(id: string): Promise<User | undefined> {
