@@ -197,18 +197,26 @@ export function createDispatcher(deps: DispatcherDeps) {
         nid = r.id;
         event = r.event;
       }
-      let status = await deps.notifications.claim(nid);
-      if (status === undefined && event?.notification_id === nid) {
+      if (event?.notification_id !== nid) {
+        // A message that does not carry its event (not one notify published): plan from the stored one.
+        const stored = await deps.notifications.get(nid);
+        if (!stored) return dead(`notification ${nid} not found`);
+        event = stored.payload;
+      }
+      // Planned first, then claimed and inserted in one statement (shared by the events in
+      // progress). A notification already finished or cancelled gets nothing inserted: its plan
+      // was wasted work, and that is rare (a duplicate message, a cancel in between).
+      const { deliveries: planned, users: planUsers } = await plan(nid, event);
+      let { status, inserted } = await deps.deliveries.claimAndInsert(nid, planned, claimMs);
+      if (status === undefined) {
         // The broker confirmed the event before (or instead of) the gateway's INSERT: store it from the message.
         await deps.notifications.insertMany([{ id: nid, event: event.event, status: "accepted", payload: event, source: event.source, send_at: null }], { outbox: false });
-        status = await deps.notifications.claim(nid);
+        ({ status, inserted } = await deps.deliveries.claimAndInsert(nid, planned, claimMs));
       }
       if (status === undefined) return dead(`notification ${nid} not found`);
       if (status !== "accepted" && status !== "processing") return ack;
       const firstTime = status === "accepted" && msg.redeliveries === 0;
 
-      const { deliveries: planned, users: planUsers } = await plan(nid, event);
-      const inserted = await deps.deliveries.insertMany(planned, claimMs);
       for (const d of inserted) {
         if (d.status === "skipped" || d.status === "failed") {
           metrics.deliveries.inc({ channel: d.channel, outcome: d.status });

@@ -4,6 +4,7 @@
  */
 import { isoTime, type Sql } from "./db.ts";
 import { createBatcher } from "./batcher.ts";
+import type { NotificationStatus } from "./notifications.ts";
 
 export type DeliveryStatus = "queued" | "sending" | "retrying" | "sent" | "failed" | "skipped";
 export const OPEN_DELIVERY: DeliveryStatus[] = ["queued", "sending", "retrying"];
@@ -70,44 +71,97 @@ export function toDelivery(row: Record<string, unknown>): DeliveryRow {
   };
 }
 
-export function createDeliveryRepo(sql: Sql) {
-  async function insertNow(items: NewDelivery[], claimMs: number): Promise<DeliveryRow[]> {
-    if (items.length === 0) return [];
-    const rows = await sql`
-      INSERT INTO deliveries (id, notification_id, user_id, channel, recipient, status, error, content, max_attempts, next_attempt_at, attempts, claimed_until)
-      SELECT id, nid, uid, ch, rcp, st, err, cnt::jsonb, maxa, nxt,
-             CASE WHEN st = 'sending' THEN 1 ELSE 0 END,
-             CASE WHEN st = 'sending' THEN now() + make_interval(secs => ${claimMs / 1000}) END
-      FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.notification_id)}::uuid[], ${items.map((i) => i.user_id)}::text[],
-                  ${items.map((i) => i.channel)}::text[], ${items.map((i) => i.recipient)}::text[], ${items.map((i) => i.status)}::text[],
-                  ${items.map((i) => i.error)}::text[], ${items.map((i) => (i.content ? JSON.stringify(i.content) : null))}::text[],
-                  ${items.map((i) => i.max_attempts)}::int[], ${items.map((i) => i.next_attempt_at?.toISOString() ?? null)}::timestamptz[])
-           AS t(id, nid, uid, ch, rcp, st, err, cnt, maxa, nxt)
-      ON CONFLICT (notification_id, user_id, channel) DO NOTHING
-      RETURNING *`;
-    return rows.map(toDelivery);
-  }
+/** What claiming a notification together with its planned deliveries found and did. */
+export interface ClaimResult {
+  /**
+   * The status the notification had: "accepted" (claimed by this call), "processing" (claimed
+   * before: a redelivery, continue idempotently), another (nothing to do), undefined (not stored).
+   */
+  status: NotificationStatus | undefined;
+  /** The planned deliveries this call inserted (none unless the status is accepted or processing). */
+  inserted: DeliveryRow[];
+}
 
-  const inserter = createBatcher<{ items: NewDelivery[]; claimMs: number }, DeliveryRow[]>(
+/** The columns of a NewDelivery batch, as arrays for unnest(). */
+function columns(items: NewDelivery[]) {
+  return [
+    items.map((i) => i.id),
+    items.map((i) => i.notification_id),
+    items.map((i) => i.user_id),
+    items.map((i) => i.channel),
+    items.map((i) => i.recipient),
+    items.map((i) => i.status),
+    items.map((i) => i.error),
+    items.map((i) => (i.content ? JSON.stringify(i.content) : null)),
+    items.map((i) => i.max_attempts),
+    items.map((i) => i.next_attempt_at?.toISOString() ?? null),
+  ] as const;
+}
+
+export function createDeliveryRepo(sql: Sql) {
+  /** unnest() of the batch as t(id, nid, uid, ch, rcp, st, err, cnt, maxa, nxt). */
+  const planned = (items: NewDelivery[]) => {
+    const [id, nid, uid, ch, rcp, st, err, cnt, maxa, nxt] = columns(items);
+    return sql`unnest(${id}::uuid[], ${nid}::uuid[], ${uid}::text[], ${ch}::text[], ${rcp}::text[], ${st}::text[],
+                      ${err}::text[], ${cnt}::text[], ${maxa}::int[], ${nxt}::timestamptz[])
+               AS t(id, nid, uid, ch, rcp, st, err, cnt, maxa, nxt)`;
+  };
+  /** Rows inserted as 'sending' count their first attempt and carry a claim of `claimMs`. */
+  const insertColumns = (claimMs: number) => sql`
+    INSERT INTO deliveries (id, notification_id, user_id, channel, recipient, status, error, content, max_attempts, next_attempt_at, attempts, claimed_until)
+    SELECT t.id, t.nid, t.uid, t.ch, t.rcp, t.st, t.err, t.cnt::jsonb, t.maxa, t.nxt,
+           CASE WHEN t.st = 'sending' THEN 1 ELSE 0 END,
+           CASE WHEN t.st = 'sending' THEN now() + make_interval(secs => ${claimMs / 1000}) END`;
+
+  /**
+   * Claims notifications (accepted → processing) and inserts their planned deliveries, in one
+   * statement for the events in progress together. Deliveries go in only for a notification that
+   * is accepted or already processing; its subqueries see the notifications as they were before
+   * the statement, which is what a claim reports. The same notification twice in one batch (a
+   * duplicate message): only the first call claims and inserts, the other sees "processing".
+   */
+  const claimer = createBatcher<{ notificationId: string; items: NewDelivery[]; claimMs: number }, ClaimResult>(
     async (calls) => {
-      // One claim length per statement; callers of one process use the same one.
+      const first = new Map<string, number>();
+      calls.forEach((c, i) => first.has(c.notificationId) || first.set(c.notificationId, i));
+      const items = calls.flatMap((c, i) => (first.get(c.notificationId) === i ? c.items : []));
+      const nids = [...first.keys()];
       const claimMs = Math.max(...calls.map((c) => c.claimMs));
-      const rows = await insertNow(calls.flatMap((c) => c.items), claimMs);
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      return calls.map((c) => c.items.flatMap((i) => byId.get(i.id) ?? []));
+      const rows = await sql`
+        WITH c AS (
+          UPDATE notifications SET status = 'processing', updated_at = now()
+          WHERE id = ANY(${nids}::uuid[]) AND status = 'accepted' RETURNING id),
+        s AS (
+          SELECT n.id, CASE WHEN c.id IS NOT NULL THEN 'accepted' ELSE n.status END AS status
+          FROM notifications n LEFT JOIN c ON c.id = n.id WHERE n.id = ANY(${nids}::uuid[])),
+        ins AS (
+          ${insertColumns(claimMs)}
+          FROM ${planned(items)} JOIN s ON s.id = t.nid AND s.status IN ('accepted', 'processing')
+          ON CONFLICT (notification_id, user_id, channel) DO NOTHING
+          RETURNING *)
+        SELECT s.id AS claim_id, s.status AS claim_status, d.* FROM s LEFT JOIN ins d ON d.notification_id = s.id`;
+      const status = new Map<string, NotificationStatus>();
+      const inserted = new Map<string, DeliveryRow>();
+      for (const r of rows) {
+        status.set(String(r.claim_id), r.claim_status as NotificationStatus);
+        if (r.id !== null) inserted.set(String(r.id), toDelivery(r));
+      }
+      return calls.map((c, i) => {
+        const st = status.get(c.notificationId);
+        if (first.get(c.notificationId) !== i) return { status: st === "accepted" ? "processing" : st, inserted: [] };
+        return { status: st, inserted: c.items.flatMap((d) => inserted.get(d.id) ?? []) };
+      });
     },
     { maxBatch: 200, maxInFlight: 1 },
   );
 
   return {
     /**
-     * Inserts deliveries that do not exist yet. Rows inserted as 'sending' count their first attempt
-     * and carry a claim of `claimMs`. Returns only the rows this call inserted. Calls made at the
-     * same time (one per event the worker is processing) share one statement.
+     * Claims a notification and inserts its planned deliveries at once (see `claimer`). Concurrent
+     * calls (one per event the worker is processing) share one statement.
      */
-    insertMany(items: NewDelivery[], claimMs: number): Promise<DeliveryRow[]> {
-      if (items.length === 0) return Promise.resolve([]);
-      return inserter.submit({ items, claimMs });
+    claimAndInsert(notificationId: string, items: NewDelivery[], claimMs: number): Promise<ClaimResult> {
+      return claimer.submit({ notificationId, items, claimMs });
     },
 
     async listByNotification(notificationId: string): Promise<DeliveryRow[]> {

@@ -52,30 +52,10 @@ export interface IdempotencyRecord {
 
 export function createNotificationRepo(sql: Sql) {
   /**
-   * Claims and settles from concurrently processed events share one statement each (group
-   * write): under load the worker runs dozens of events at once, and one UPDATE of 50 rows costs
-   * PostgreSQL far less than 50 UPDATEs.
+   * Settles from concurrently processed events share one statement (group write): under load the
+   * worker runs dozens of events at once, and one UPDATE of 50 rows costs PostgreSQL far less than
+   * 50 UPDATEs. (Claims are made with the deliveries' insert: DeliveryRepo.claimAndInsert.)
    */
-  const claimer = createBatcher<string, NotificationStatus | undefined>(
-    async (ids) => {
-      const unique = [...new Set(ids)];
-      const rows = await sql`
-        WITH c AS (UPDATE notifications SET status = 'processing', updated_at = now()
-                   WHERE id = ANY(${unique}::uuid[]) AND status = 'accepted' RETURNING id)
-        SELECT n.id, CASE WHEN c.id IS NOT NULL THEN 'accepted' ELSE n.status END AS status
-        FROM notifications n LEFT JOIN c ON c.id = n.id WHERE n.id = ANY(${unique}::uuid[])`;
-      const byId = new Map(rows.map((r) => [String(r.id), r.status as NotificationStatus]));
-      // The same id twice in one batch (a duplicate message): only the first sees "accepted".
-      const seen = new Set<string>();
-      return ids.map((id) => {
-        const st = byId.get(id);
-        if (st === "accepted" && seen.has(id)) return "processing";
-        seen.add(id);
-        return st;
-      });
-    },
-    { maxBatch: 500, maxInFlight: 1 },
-  );
   // Cheap tests first: a campaign run's notification has a million deliveries and settle runs
   // after each send. The status test and NOT EXISTS (answered by the partial index
   // deliveries_open) stop almost every call; the counts run once, when the last one closes.
@@ -184,13 +164,6 @@ export function createNotificationRepo(sql: Sql) {
     async clearOutbox(ids: string[]): Promise<void> {
       if (ids.length) await sql`DELETE FROM outbox WHERE notification_id = ANY(${ids}::uuid[])`;
     },
-
-    /**
-     * Claims a notification for processing. Returns the status it had: "accepted" (claimed now),
-     * "processing" (a redelivery of one in progress: continue idempotently), or a status that
-     * means there is nothing to do.
-     */
-    claim: (id: string): Promise<NotificationStatus | undefined> => claimer.submit(id),
 
     /** Cancels a notification that has not been sent yet; returns the resulting status. */
     async cancel(id: string): Promise<{ status: NotificationStatus; cancelled: boolean } | undefined> {

@@ -1,7 +1,8 @@
 /**
- * The worker's folded statements: marking deliveries sent settles the notification in the same
- * statement when nothing else is open (and only then), and the inline-recipient upsert reads the
- * stored entries back (written ones and untouched ones alike).
+ * The worker's folded statements: a notification is claimed in the statement that inserts its
+ * planned deliveries (and nothing is inserted for one that is not claimable); marking deliveries
+ * sent settles the notification in the same statement when nothing else is open (and only then);
+ * the inline-recipient upsert reads the stored entries back (written ones and untouched ones alike).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createTestDb, haveServices, type TestDb } from "../../test/support/services.ts";
@@ -19,22 +20,70 @@ describe.skipIf(!services)("worker writes", () => {
   });
   afterAll(() => db?.drop());
 
-  /** A notification being processed, with deliveries in these states. */
-  async function notification(statuses: Array<NewDelivery["status"]>) {
-    const notifications = createNotificationRepo(db.sql);
-    const deliveries = createDeliveryRepo(db.sql);
+  const plan = (nid: string, statuses: Array<NewDelivery["status"]>, prefix = "u"): NewDelivery[] =>
+    statuses.map((status, i) => ({ id: Bun.randomUUIDv7(), notification_id: nid, user_id: `${prefix}${i}`, channel: "email", recipient: `${prefix}${i}@example.test`, status, error: null, content: { text: "x" }, max_attempts: 3 }));
+
+  /** A stored notification, accepted. */
+  async function accepted() {
     const id = Bun.randomUUIDv7();
     const payload = { event: "t", to: ["u"], channels: ["email"], notification_id: id } as unknown as AcceptedEvent;
-    await notifications.insertMany([{ id, event: "t", status: "accepted", payload, source: "api", send_at: null }], { outbox: false });
-    expect(await notifications.claim(id)).toBe("accepted");
-    const rows = await deliveries.insertMany(
-      statuses.map((status, i) => ({ id: Bun.randomUUIDv7(), notification_id: id, user_id: `u${i}`, channel: "email", recipient: `u${i}@example.test`, status, error: null, content: { text: "x" }, max_attempts: 3 })),
-      30_000,
-    );
-    return { id, ids: rows.map((r) => r.id), deliveries, notifications };
+    await createNotificationRepo(db.sql).insertMany([{ id, event: "t", status: "accepted", payload, source: "api", send_at: null }], { outbox: false });
+    return id;
+  }
+
+  /** A notification being processed, with deliveries in these states. */
+  async function notification(statuses: Array<NewDelivery["status"]>) {
+    const deliveries = createDeliveryRepo(db.sql);
+    const id = await accepted();
+    const { status, inserted } = await deliveries.claimAndInsert(id, plan(id, statuses), 30_000);
+    expect(status).toBe("accepted");
+    return { id, ids: inserted.map((r) => r.id), deliveries };
   }
   const statusOf = async (id: string) => (await db.sql`SELECT status FROM notifications WHERE id = ${id}`)[0]!.status;
   const sent = (ids: string[], notificationId: string) => ids.map((id) => ({ id, notificationId, provider: "smtp", providerId: `<${id}@x>` }));
+
+  test("claimAndInsert: an accepted notification is claimed and its deliveries inserted, 'sending' ones claimed for this worker", async () => {
+    const deliveries = createDeliveryRepo(db.sql);
+    const id = await accepted();
+    const planned = plan(id, ["sending", "skipped"]);
+    const r = await deliveries.claimAndInsert(id, planned, 30_000);
+    expect(r.status).toBe("accepted");
+    expect(r.inserted.map((d) => d.id)).toEqual(planned.map((d) => d.id));
+    const [sending, skipped] = r.inserted;
+    expect(sending).toMatchObject({ status: "sending", attempts: 1 });
+    expect(Date.parse(sending!.claimed_until!)).toBeGreaterThan(Date.now() + 20_000);
+    expect(skipped).toMatchObject({ status: "skipped", attempts: 0, claimed_until: null });
+    expect(await statusOf(id)).toBe("processing");
+
+    // A redelivery plans again (new ids): "processing", and nothing new goes in.
+    const again = await deliveries.claimAndInsert(id, plan(id, ["sending", "skipped"]), 30_000);
+    expect(again).toEqual({ status: "processing", inserted: [] });
+    expect(await deliveries.listByNotification(id)).toHaveLength(2);
+  });
+
+  test("claimAndInsert: nothing is inserted for a finished, cancelled or unknown notification", async () => {
+    const deliveries = createDeliveryRepo(db.sql);
+    for (const final of ["delivered", "cancelled"]) {
+      const id = await accepted();
+      await db.sql`UPDATE notifications SET status = ${final} WHERE id = ${id}`;
+      expect(await deliveries.claimAndInsert(id, plan(id, ["sending"]), 30_000)).toEqual({ status: final as never, inserted: [] });
+      expect(await deliveries.listByNotification(id)).toHaveLength(0);
+    }
+    const unknown = Bun.randomUUIDv7();
+    expect(await deliveries.claimAndInsert(unknown, plan(unknown, ["sending"]), 30_000)).toEqual({ status: undefined, inserted: [] });
+  });
+
+  test("claimAndInsert calls made together share one statement: each its own rows; the same notification twice, only the first claims", async () => {
+    const deliveries = createDeliveryRepo(db.sql);
+    const [a, b] = [await accepted(), await accepted()];
+    const [pa, pb, pa2] = [plan(a, ["sending"]), plan(b, ["sending", "sending"]), plan(a, ["sending"])];
+    const [ra, rb, ra2] = await Promise.all([deliveries.claimAndInsert(a, pa, 30_000), deliveries.claimAndInsert(b, pb, 30_000), deliveries.claimAndInsert(a, pa2, 30_000)]);
+    expect(ra).toMatchObject({ status: "accepted" });
+    expect(ra.inserted.map((d) => d.id)).toEqual(pa.map((d) => d.id));
+    expect(rb.inserted.map((d) => d.id)).toEqual(pb.map((d) => d.id));
+    expect(ra2).toEqual({ status: "processing", inserted: [] });
+    expect(await deliveries.listByNotification(a)).toHaveLength(1);
+  });
 
   test("the last open delivery sent: settled as delivered in the same statement", async () => {
     const n = await notification(["sending"]);
