@@ -139,7 +139,7 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     expect((await api("/templates")).items.map((t: { key: string }) => t.key)).toEqual(["welcome"]);
   });
 
-  test("an event rule: events that only name themselves get the template and channels; delete it", async () => {
+  test("an event rule: events that only name themselves get the template and channels; data sources edited (a bad URL refused); delete it", async () => {
     await page.click("nav a[data-view=rules]");
     await page.waitForSelector("#rules-table:has-text('No event rules yet.')");
     await page.click("#new-rule");
@@ -150,6 +150,18 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     await page.waitForSelector("#rule-result:has-text('Saved the rule for user.registered.')");
     expect(await api("/rules/user.registered")).toMatchObject({ event: "user.registered", template: "welcome", channels: ["email"], priority: "high" });
     await page.waitForSelector("#rules-table tr[data-event='user.registered']");
+    // Data sources: one per line; a bad URL is refused naming it, a good one is stored.
+    await page.fill("#rule-sources", "movie ftp://movies/{data.movie_id}");
+    await page.click("#save-rule");
+    await page.waitForSelector("#rule-result.error");
+    expect(await page.textContent("#rule-result")).toContain("data_sources.0.url:");
+    await page.fill("#rule-sources", "movie {base}/movies/{data.movie_id}");
+    await page.click("#save-rule");
+    await page.waitForSelector("#rule-result.ok");
+    expect((await api("/rules/user.registered")).data_sources).toEqual([{ name: "movie", url: "{base}/movies/{data.movie_id}" }]);
+    await page.fill("#rule-sources", "");
+    await page.click("#save-rule");
+    await until("data sources cleared", async () => (await api("/rules/user.registered")).data_sources.length === 0, 5_000);
     // A producer now names only the event: accepted, the rule supplies template and channels.
     const posted = await fetch(`${base}/api/v1/events`, {
       method: "POST",
@@ -250,7 +262,7 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     await page.waitForSelector("#message-detail .error:has-text('NOT_FOUND')");
   });
 
-  test("users: create, edit (an emptied field is cleared), a bad e-mail is refused with its field, delete", async () => {
+  test("users: create, edit (an emptied field is cleared), a bad e-mail is refused with its field, preferences (a bad time refused), delete", async () => {
     await page.click("nav a[data-view=users]");
     await page.waitForSelector("#users-table");
     await page.click("#new-user");
@@ -277,6 +289,23 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     await page.click("#save-user");
     await page.waitForSelector("#user-result:has-text('Saved ada.')");
     expect(await api("/users/ada")).toMatchObject({ email: "ada@lovelace.test", phone: null, attributes: { plan: "pro" } });
+
+    // The editor of an existing user carries its preferences.
+    await page.waitForSelector("#prefs-form");
+    await page.fill("#prefs-opt-outs", "marketing:email\n*:sms");
+    await page.fill("#prefs-quiet-start", "25:00");
+    await page.fill("#prefs-quiet-end", "07:00");
+    await page.click("#save-prefs");
+    await page.waitForSelector("#prefs-result.error");
+    expect(await page.textContent("#prefs-result")).toContain("quiet_hours.start:");
+    await page.fill("#prefs-quiet-start", "22:00");
+    await page.fill("#prefs-quiet-timezone", "Europe/Berlin");
+    await page.click("#save-prefs");
+    await page.waitForSelector("#prefs-result:has-text('Saved the preferences of ada.')");
+    expect(await api("/users/ada/preferences")).toMatchObject({
+      opt_outs: [{ category: "marketing", channel: "email" }, { category: "*", channel: "sms" }],
+      quiet_hours: { start: "22:00", end: "07:00", timezone: "Europe/Berlin" },
+    });
 
     await page.click("#users-table tr[data-id=ada] button:has-text('Delete')");
     await page.waitForSelector("#users-table tr[data-id=ada]", { state: "detached" });

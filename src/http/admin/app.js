@@ -62,6 +62,9 @@ async function gql(query, variables) {
   return json.data;
 }
 
+/** A textarea's non-empty lines, trimmed. */
+const lines = (text) => text.split("\n").map((l) => l.trim()).filter(Boolean);
+
 /** Parses a JSON textarea; an empty one is {}. */
 function jsonField(text, name) {
   if (!text.trim()) return {};
@@ -392,11 +395,10 @@ async function campaignForm(refresh) {
   const result = h("p", { id: "campaign-result", role: "status" });
   const next = h("ul", { id: "schedule-next" });
 
-  const lines = () => audienceValue.value.split("\n").map((l) => l.trim()).filter(Boolean);
   const audience = () => {
     if (audienceKind.value === "all") return { all: true };
-    if (audienceKind.value === "user_ids") return { user_ids: lines() };
-    return { where: Object.fromEntries(lines().map((l) => [l.slice(0, l.indexOf("=")).trim(), l.slice(l.indexOf("=") + 1).trim()])) };
+    if (audienceKind.value === "user_ids") return { user_ids: lines(audienceValue.value) };
+    return { where: Object.fromEntries(lines(audienceValue.value).map((l) => [l.slice(0, l.indexOf("=")).trim(), l.slice(l.indexOf("=") + 1).trim()])) };
   };
   const schedule = () => {
     if (when.value === "now") return { now: true };
@@ -487,6 +489,11 @@ async function renderRules() {
     const priority = h("select", { id: "rule-priority" }, PRIORITIES.map((p) => h("option", { value: p, selected: p === (r?.priority ?? "normal") }, p)));
     const category = h("input", { type: "text", id: "rule-category", value: r?.category ?? "" });
     const webhook = h("input", { type: "text", id: "rule-webhook", value: r?.webhook_url ?? "", placeholder: "https://… (webhook channel)" });
+    const sources = h("textarea", {
+      id: "rule-sources",
+      value: (r?.data_sources ?? []).map((d) => `${d.name} ${d.url}`).join("\n"),
+      placeholder: "movie {base}/movies/{data.movie_id}",
+    });
     const result = h("p", { id: "rule-result", role: "status" });
     editor.replaceChildren(
       h("form", {
@@ -499,8 +506,10 @@ async function renderRules() {
             if (template.value) body.template = template.value;
             if (category.value) body.category = category.value;
             if (webhook.value) body.webhook_url = webhook.value;
-            // Data sources are kept as they were: the panel does not edit them yet.
-            if (r?.data_sources?.length) body.data_sources = r.data_sources;
+            body.data_sources = lines(sources.value).map((l) => {
+              const at = l.search(/\s/);
+              return at < 0 ? { name: l, url: "" } : { name: l.slice(0, at), url: l.slice(at).trim() };
+            });
             const saved = await api("PUT", `/rules/${encodeURIComponent(event.value)}`, body);
             showOk(result, `Saved the rule for ${saved.event}.`);
             event.readOnly = true;
@@ -514,6 +523,7 @@ async function renderRules() {
         h("div", { class: "row" }, h("label", {}, "Event ", event), h("label", {}, "Template ", template), h("label", {}, "Priority ", priority)),
         channels.el,
         h("div", { class: "row" }, h("label", {}, "Category (optional) ", category), h("label", {}, "Webhook URL (optional) ", webhook)),
+        h("label", {}, "Data sources, one per line: a name, then the URL it is fetched from before rendering (the template reads {{ name.field }}; {base} is NOTIFY_ENRICH_BASE_URL, {data.x} a field of the event) ", sources),
         h("button", { type: "submit", id: "save-rule" }, "Save rule"),
         result,
       ),
@@ -710,6 +720,42 @@ async function renderUsers() {
   await table.reload();
 }
 
+/** A user's preferences: opt-outs as "category:channel" lines ("*" for any), quiet hours. */
+async function preferencesCard(userId) {
+  const p = await api("GET", `/users/${encodeURIComponent(userId)}/preferences`);
+  const optOuts = h("textarea", { id: "prefs-opt-outs", value: p.opt_outs.map((o) => `${o.category}:${o.channel}`).join("\n"), placeholder: "marketing:email\n*:sms" });
+  const start = h("input", { type: "text", id: "prefs-quiet-start", value: p.quiet_hours?.start ?? "", placeholder: "22:00" });
+  const end = h("input", { type: "text", id: "prefs-quiet-end", value: p.quiet_hours?.end ?? "", placeholder: "07:00" });
+  const timezone = h("input", { type: "text", id: "prefs-quiet-timezone", value: p.quiet_hours?.timezone ?? "", placeholder: "the user's time zone" });
+  const result = h("p", { id: "prefs-result", role: "status" });
+  return h("form", {
+    class: "card",
+    id: "prefs-form",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        const body = {
+          opt_outs: lines(optOuts.value).map((l) => {
+            const at = l.lastIndexOf(":");
+            return at < 0 ? { category: l, channel: "*" } : { category: l.slice(0, at).trim(), channel: l.slice(at + 1).trim() };
+          }),
+          quiet_hours: start.value.trim() || end.value.trim() ? { start: start.value.trim(), end: end.value.trim(), ...(timezone.value.trim() ? { timezone: timezone.value.trim() } : {}) } : null,
+        };
+        await api("PUT", `/users/${encodeURIComponent(userId)}/preferences`, body);
+        showOk(result, `Saved the preferences of ${userId}.`);
+      } catch (err) {
+        showError(result, err);
+      }
+    },
+  },
+    h("h3", {}, `Preferences of ${userId}`),
+    h("label", {}, "Opted out of, one per line: category:channel (* for any; a category alone means every channel) ", optOuts),
+    h("div", { class: "row" }, h("label", {}, "Quiet hours from ", start), h("label", {}, "until ", end), h("label", {}, "Time zone ", timezone)),
+    h("button", { type: "submit", id: "save-prefs" }, "Save preferences"),
+    result,
+  );
+}
+
 function editUser(editor, refresh, u) {
   const id = h("input", { type: "text", id: "user-id", value: u?.id ?? "", required: true, readonly: u ? true : undefined });
   const fields = Object.fromEntries(USER_FIELDS.map(([k]) => [k, h("input", { type: "text", id: `user-${k}`, value: u?.[k] ?? "" })]));
@@ -743,6 +789,14 @@ function editUser(editor, refresh, u) {
       result,
     ),
   );
+  if (u) {
+    // Shown under the form unless another user's editor replaced it meanwhile.
+    const form = editor.firstElementChild;
+    preferencesCard(u.id).then(
+      (card) => form.isConnected && editor.append(card),
+      (err) => form.isConnected && showErrorIn(editor.appendChild(h("div")), err),
+    );
+  }
 }
 
 // ---------------------------------------------------------------- dead letters
