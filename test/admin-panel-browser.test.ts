@@ -317,7 +317,7 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     await page.waitForSelector("#api-key-form");
     await page.fill("#api-key-name", "shop backend");
     await page.click("#create-api-key");
-    await page.waitForSelector("#api-key-result .error");
+    await page.waitForSelector("#api-key-result.error");
     expect(await page.textContent("#api-key-result")).toContain("scopes:");
 
     await page.check("#api-key-form [data-scope='events:write']");

@@ -103,6 +103,22 @@ function fillRows(tbody, rows, columns, emptyText) {
   if (rows.length === 0) tbody.append(h("tr", {}, h("td", { colspan: columns, class: "muted" }, emptyText)));
 }
 
+/** A form (a card) whose submit runs `action` instead of loading a page; a refusal is shown in `result`. */
+function actionForm(id, result, action, ...children) {
+  return h("form", {
+    class: "card",
+    id,
+    onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        await action();
+      } catch (err) {
+        showError(result, err);
+      }
+    },
+  }, ...children);
+}
+
 /** A button running `action`, then `after`; a refusal is shown in `status`. */
 function actionButton(label, status, action, after) {
   return h("button", {
@@ -279,22 +295,13 @@ function editTemplate(editor, refresh, t) {
   const previewData = h("textarea", { id: "preview-data", value: '{"name": "Ada"}' });
   const preview = h("div", { id: "preview" });
   editor.replaceChildren(
-    h("form", {
-      class: "card",
-      id: "template-form",
-      onsubmit: async (e) => {
-        e.preventDefault();
-        try {
-          const body = { name: name.value, variants: readVariants(variants) };
-          if (category.value) body.category = category.value;
-          const saved = await api("PUT", `/templates/${encodeURIComponent(key.value)}`, body);
-          showOk(result, `Saved ${saved.key} (version ${saved.version}).`);
-          key.readOnly = true;
-          await refresh();
-        } catch (err) {
-          showError(result, err);
-        }
-      },
+    actionForm("template-form", result, async () => {
+      const body = { name: name.value, variants: readVariants(variants) };
+      if (category.value) body.category = category.value;
+      const saved = await api("PUT", `/templates/${encodeURIComponent(key.value)}`, body);
+      showOk(result, `Saved ${saved.key} (version ${saved.version}).`);
+      key.readOnly = true;
+      await refresh();
     },
       h("h3", {}, t ? `Edit ${t.key}` : "New template"),
       h("div", { class: "row" }, h("label", {}, "Key ", key), h("label", {}, "Name ", name), h("label", {}, "Category (optional) ", category)),
@@ -406,26 +413,17 @@ async function campaignForm(refresh) {
     return { cron: cron.value, timezone: timezone.value };
   };
 
-  return h("form", {
-    class: "card",
-    id: "campaign-form",
-    onsubmit: async (e) => {
-      e.preventDefault();
-      try {
-        const created = await api("POST", "/campaigns", {
-          name: name.value,
-          template: template.value,
-          channels: channels.value(),
-          audience: audience(),
-          schedule: schedule(),
-          data: jsonField(data.value, "data"),
-        });
-        showOk(result, `Created ${created.name} (${created.status}).`);
-        await refresh();
-      } catch (err) {
-        showError(result, err);
-      }
-    },
+  return actionForm("campaign-form", result, async () => {
+    const created = await api("POST", "/campaigns", {
+      name: name.value,
+      template: template.value,
+      channels: channels.value(),
+      audience: audience(),
+      schedule: schedule(),
+      data: jsonField(data.value, "data"),
+    });
+    showOk(result, `Created ${created.name} (${created.status}).`);
+    await refresh();
   },
     h("h3", {}, "New campaign"),
     h("div", { class: "row" }, h("label", {}, "Name ", name), h("label", {}, "Template ", template)),
@@ -496,28 +494,19 @@ async function renderRules() {
     });
     const result = h("p", { id: "rule-result", role: "status" });
     editor.replaceChildren(
-      h("form", {
-        class: "card",
-        id: "rule-form",
-        onsubmit: async (e) => {
-          e.preventDefault();
-          try {
-            const body = { channels: channels.value(), priority: priority.value };
-            if (template.value) body.template = template.value;
-            if (category.value) body.category = category.value;
-            if (webhook.value) body.webhook_url = webhook.value;
-            body.data_sources = lines(sources.value).map((l) => {
-              const at = l.search(/\s/);
-              return at < 0 ? { name: l, url: "" } : { name: l.slice(0, at), url: l.slice(at).trim() };
-            });
-            const saved = await api("PUT", `/rules/${encodeURIComponent(event.value)}`, body);
-            showOk(result, `Saved the rule for ${saved.event}.`);
-            event.readOnly = true;
-            await refresh();
-          } catch (err) {
-            showError(result, err);
-          }
-        },
+      actionForm("rule-form", result, async () => {
+        const body = { channels: channels.value(), priority: priority.value };
+        if (template.value) body.template = template.value;
+        if (category.value) body.category = category.value;
+        if (webhook.value) body.webhook_url = webhook.value;
+        body.data_sources = lines(sources.value).map((l) => {
+          const at = l.search(/\s/);
+          return at < 0 ? { name: l, url: "" } : { name: l.slice(0, at), url: l.slice(at).trim() };
+        });
+        const saved = await api("PUT", `/rules/${encodeURIComponent(event.value)}`, body);
+        showOk(result, `Saved the rule for ${saved.event}.`);
+        event.readOnly = true;
+        await refresh();
       },
         h("h3", {}, r ? `Rule for ${r.event}` : "New event rule"),
         h("div", { class: "row" }, h("label", {}, "Event ", event), h("label", {}, "Template ", template), h("label", {}, "Priority ", priority)),
@@ -728,25 +717,16 @@ async function preferencesCard(userId) {
   const end = h("input", { type: "text", id: "prefs-quiet-end", value: p.quiet_hours?.end ?? "", placeholder: "07:00" });
   const timezone = h("input", { type: "text", id: "prefs-quiet-timezone", value: p.quiet_hours?.timezone ?? "", placeholder: "the user's time zone" });
   const result = h("p", { id: "prefs-result", role: "status" });
-  return h("form", {
-    class: "card",
-    id: "prefs-form",
-    onsubmit: async (e) => {
-      e.preventDefault();
-      try {
-        const body = {
-          opt_outs: lines(optOuts.value).map((l) => {
-            const at = l.lastIndexOf(":");
-            return at < 0 ? { category: l, channel: "*" } : { category: l.slice(0, at).trim(), channel: l.slice(at + 1).trim() };
-          }),
-          quiet_hours: start.value.trim() || end.value.trim() ? { start: start.value.trim(), end: end.value.trim(), ...(timezone.value.trim() ? { timezone: timezone.value.trim() } : {}) } : null,
-        };
-        await api("PUT", `/users/${encodeURIComponent(userId)}/preferences`, body);
-        showOk(result, `Saved the preferences of ${userId}.`);
-      } catch (err) {
-        showError(result, err);
-      }
-    },
+  return actionForm("prefs-form", result, async () => {
+    const body = {
+      opt_outs: lines(optOuts.value).map((l) => {
+        const at = l.lastIndexOf(":");
+        return at < 0 ? { category: l, channel: "*" } : { category: l.slice(0, at).trim(), channel: l.slice(at + 1).trim() };
+      }),
+      quiet_hours: start.value.trim() || end.value.trim() ? { start: start.value.trim(), end: end.value.trim(), ...(timezone.value.trim() ? { timezone: timezone.value.trim() } : {}) } : null,
+    };
+    await api("PUT", `/users/${encodeURIComponent(userId)}/preferences`, body);
+    showOk(result, `Saved the preferences of ${userId}.`);
   },
     h("h3", {}, `Preferences of ${userId}`),
     h("label", {}, "Opted out of, one per line: category:channel (* for any; a category alone means every channel) ", optOuts),
@@ -762,23 +742,14 @@ function editUser(editor, refresh, u) {
   const attributes = h("textarea", { id: "user-attributes", value: JSON.stringify(u?.attributes ?? {}, null, 2) });
   const result = h("p", { id: "user-result", role: "status" });
   editor.replaceChildren(
-    h("form", {
-      class: "card",
-      id: "user-form",
-      onsubmit: async (e) => {
-        e.preventDefault();
-        try {
-          // PUT replaces the entry: an emptied field is cleared.
-          const body = { attributes: jsonField(attributes.value, "attributes") };
-          for (const [k, el] of Object.entries(fields)) body[k] = el.value.trim() || null;
-          const saved = await api("PUT", `/users/${encodeURIComponent(id.value.trim())}`, body);
-          showOk(result, `Saved ${saved.id}.`);
-          id.readOnly = true;
-          await refresh();
-        } catch (err) {
-          showError(result, err);
-        }
-      },
+    actionForm("user-form", result, async () => {
+      // PUT replaces the entry: an emptied field is cleared.
+      const body = { attributes: jsonField(attributes.value, "attributes") };
+      for (const [k, el] of Object.entries(fields)) body[k] = el.value.trim() || null;
+      const saved = await api("PUT", `/users/${encodeURIComponent(id.value.trim())}`, body);
+      showOk(result, `Saved ${saved.id}.`);
+      id.readOnly = true;
+      await refresh();
     },
       h("h3", {}, u ? `Edit ${u.id}` : "New user"),
       h("label", {}, "Id ", id),
@@ -876,20 +847,11 @@ async function renderApiKeys() {
     h("h2", {}, "API keys"),
     status,
     ...table.el,
-    h("form", {
-      class: "card",
-      id: "api-key-form",
-      onsubmit: async (e) => {
-        e.preventDefault();
-        try {
-          const created = await api("POST", "/api-keys", { name: name.value, scopes: boxes.filter((b) => b.checked).map((b) => b.value) });
-          result.className = "ok";
-          result.replaceChildren(h("p", {}, `Created ${created.name}. Copy the key now: it is not shown again.`), h("code", { id: "new-api-key" }, created.key));
-          await table.reload();
-        } catch (err) {
-          showErrorIn(result, err);
-        }
-      },
+    actionForm("api-key-form", result, async () => {
+      const created = await api("POST", "/api-keys", { name: name.value, scopes: boxes.filter((b) => b.checked).map((b) => b.value) });
+      result.className = "ok";
+      result.replaceChildren(h("p", {}, `Created ${created.name}. Copy the key now: it is not shown again.`), h("code", { id: "new-api-key" }, created.key));
+      await table.reload();
     },
       h("h3", {}, "New API key"),
       h("label", {}, "Name ", name),
