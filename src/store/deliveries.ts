@@ -82,37 +82,7 @@ export interface ClaimResult {
   inserted: DeliveryRow[];
 }
 
-/** The columns of a NewDelivery batch, as arrays for unnest(). */
-function columns(items: NewDelivery[]) {
-  return [
-    items.map((i) => i.id),
-    items.map((i) => i.notification_id),
-    items.map((i) => i.user_id),
-    items.map((i) => i.channel),
-    items.map((i) => i.recipient),
-    items.map((i) => i.status),
-    items.map((i) => i.error),
-    items.map((i) => (i.content ? JSON.stringify(i.content) : null)),
-    items.map((i) => i.max_attempts),
-    items.map((i) => i.next_attempt_at?.toISOString() ?? null),
-  ] as const;
-}
-
 export function createDeliveryRepo(sql: Sql) {
-  /** unnest() of the batch as t(id, nid, uid, ch, rcp, st, err, cnt, maxa, nxt). */
-  const planned = (items: NewDelivery[]) => {
-    const [id, nid, uid, ch, rcp, st, err, cnt, maxa, nxt] = columns(items);
-    return sql`unnest(${id}::uuid[], ${nid}::uuid[], ${uid}::text[], ${ch}::text[], ${rcp}::text[], ${st}::text[],
-                      ${err}::text[], ${cnt}::text[], ${maxa}::int[], ${nxt}::timestamptz[])
-               AS t(id, nid, uid, ch, rcp, st, err, cnt, maxa, nxt)`;
-  };
-  /** Rows inserted as 'sending' count their first attempt and carry a claim of `claimMs`. */
-  const insertColumns = (claimMs: number) => sql`
-    INSERT INTO deliveries (id, notification_id, user_id, channel, recipient, status, error, content, max_attempts, next_attempt_at, attempts, claimed_until)
-    SELECT t.id, t.nid, t.uid, t.ch, t.rcp, t.st, t.err, t.cnt::jsonb, t.maxa, t.nxt,
-           CASE WHEN t.st = 'sending' THEN 1 ELSE 0 END,
-           CASE WHEN t.st = 'sending' THEN now() + make_interval(secs => ${claimMs / 1000}) END`;
-
   /**
    * Claims notifications (accepted → processing) and inserts their planned deliveries, in one
    * statement for the events in progress together. Deliveries go in only for a notification that
@@ -135,8 +105,17 @@ export function createDeliveryRepo(sql: Sql) {
           SELECT n.id, CASE WHEN c.id IS NOT NULL THEN 'accepted' ELSE n.status END AS status
           FROM notifications n LEFT JOIN c ON c.id = n.id WHERE n.id = ANY(${nids}::uuid[])),
         ins AS (
-          ${insertColumns(claimMs)}
-          FROM ${planned(items)} JOIN s ON s.id = t.nid AND s.status IN ('accepted', 'processing')
+          -- Rows inserted as 'sending' count their first attempt and carry this worker's claim.
+          INSERT INTO deliveries (id, notification_id, user_id, channel, recipient, status, error, content, max_attempts, next_attempt_at, attempts, claimed_until)
+          SELECT t.id, t.nid, t.uid, t.ch, t.rcp, t.st, t.err, t.cnt::jsonb, t.maxa, t.nxt,
+                 CASE WHEN t.st = 'sending' THEN 1 ELSE 0 END,
+                 CASE WHEN t.st = 'sending' THEN now() + make_interval(secs => ${claimMs / 1000}) END
+          FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.notification_id)}::uuid[], ${items.map((i) => i.user_id)}::text[],
+                      ${items.map((i) => i.channel)}::text[], ${items.map((i) => i.recipient)}::text[], ${items.map((i) => i.status)}::text[],
+                      ${items.map((i) => i.error)}::text[], ${items.map((i) => (i.content ? JSON.stringify(i.content) : null))}::text[],
+                      ${items.map((i) => i.max_attempts)}::int[], ${items.map((i) => i.next_attempt_at?.toISOString() ?? null)}::timestamptz[])
+               AS t(id, nid, uid, ch, rcp, st, err, cnt, maxa, nxt)
+          JOIN s ON s.id = t.nid AND s.status IN ('accepted', 'processing')
           ON CONFLICT (notification_id, user_id, channel) DO NOTHING
           RETURNING *)
         SELECT s.id AS claim_id, s.status AS claim_status, d.* FROM s LEFT JOIN ins d ON d.notification_id = s.id`;
