@@ -1,8 +1,8 @@
-// The admin panel: a client of the REST API (/api/v1) and nothing more. Every read and write goes
-// through the same routes, scopes, validation and audit trail as any other API caller; the key is
-// kept in sessionStorage (this tab only). The DOM is built with textContent, never from HTML
-// strings, so nothing a template or campaign holds can run here; an HTML preview is shown in a
-// sandboxed iframe without scripts.
+// The admin panel: a client of the public API (/api/v1, and /graphql for the notification list)
+// and nothing more. Every read and write goes through the same routes, scopes, validation and audit
+// trail as any other API caller; the key is kept in sessionStorage (this tab only). The DOM is built
+// with textContent, never from HTML strings, so nothing a template or campaign holds can run here;
+// an HTML preview is shown in a sandboxed iframe without scripts.
 
 const CHANNELS = ["email", "sms", "telegram", "webhook", "in_app"];
 const KEY = "notify.admin.key";
