@@ -4,6 +4,7 @@
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { EXCHANGES } from "../src/mq/topology.ts";
+import { NOTIFICATION_HEADER } from "../src/services/relay.ts";
 import { createHarness, type Harness } from "./support/harness.ts";
 import { haveServices, waitFor } from "./support/services.ts";
 
@@ -156,6 +157,42 @@ describe.skipIf(!(await haveServices))("spine: event → e-mail", () => {
       expect(h.smtp.mails.some((m) => m.to.includes("amqp3@example.com"))).toBe(false);
     } finally {
       await raw.close();
+    }
+  });
+
+  test("copies of one event message taken at once (a republished outbox row, a broker redelivery): one e-mail", async () => {
+    await h.stopWorker();
+    const raw = new AMQPClient(h.app.config.amqpUrl!);
+    await raw.connect();
+    try {
+      const res = await h.request("/api/v1/events", {
+        method: "POST",
+        json: { event: "order.shipped", to: [{ user_id: "copy1", email: "copy1@example.com", name: "Dee" }], template: "welcome", channels: ["email"], data: { link: "L1" } },
+      });
+      expect(res.status).toBe(202);
+      const { id } = (await res.json()) as { id: string };
+      const [row] = await h.db.sql`SELECT payload FROM notifications WHERE id = ${id}`;
+      // The same event again under an id not stored yet (the broker confirmed it before the
+      // gateway's INSERT): every copy tries to store it first.
+      const unstored = Bun.randomUUIDv7();
+      const payload2 = { ...row!.payload, notification_id: unstored, to: [{ user_id: "copy2", email: "copy2@example.com", name: "Dan" }] };
+      const ch = await raw.channel();
+      await ch.confirmSelect();
+      for (let i = 0; i < 4; i++) {
+        await ch.basicPublish(EXCHANGES.events.name, "order.shipped", JSON.stringify(row!.payload), { messageId: id, deliveryMode: 2, contentType: "application/json", headers: { [NOTIFICATION_HEADER]: id } });
+        await ch.basicPublish(EXCHANGES.events.name, "order.shipped", JSON.stringify(payload2), { messageId: unstored, deliveryMode: 2, contentType: "application/json", headers: { [NOTIFICATION_HEADER]: unstored } });
+      }
+      await ch.close();
+      await h.startWorker();
+      for (const nid of [id, unstored]) {
+        await waitFor(async () => (await notification(nid)).status === "delivered", { what: `${nid} delivered` });
+        expect((await notification(nid)).deliveries).toHaveLength(1);
+      }
+      expect(h.smtp.mails.filter((m) => m.to.includes("copy1@example.com"))).toHaveLength(1);
+      expect(h.smtp.mails.filter((m) => m.to.includes("copy2@example.com"))).toHaveLength(1);
+    } finally {
+      await raw.close();
+      await h.startWorker();
     }
   });
 
