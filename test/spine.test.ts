@@ -196,6 +196,36 @@ describe.skipIf(!(await haveServices))("spine: event → e-mail", () => {
     }
   });
 
+  test("GET /notifications: newest first, filtered by status and event, paged; bad filters are 422 naming them", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await h.request("/api/v1/events", { method: "POST", json: { event: "list.probe", to: [{ user_id: `lp${i}`, email: `lp${i}@example.com` }], channels: ["email"], title: "t", body: "b" } });
+      expect(res.status).toBe(202);
+      ids.push(((await res.json()) as { id: string }).id);
+    }
+    const list = async (q: string) => (await (await h.request(`/api/v1/notifications?${q}`)).json()) as { items: Array<{ id: string; event: string; status: string }>; next_cursor: string | null };
+    const all = await list("event=list.probe");
+    expect(all.items.map((n) => n.id)).toEqual([...ids].reverse());
+    expect(all.items[0]).toMatchObject({ event: "list.probe" });
+    expect(Object.keys(all.items[0]!).sort()).toEqual(["created_at", "event", "id", "send_at", "status"]);
+    const first = await list("event=list.probe&limit=2");
+    expect(first.items.map((n) => n.id)).toEqual([ids[2], ids[1]]);
+    const second = await list(`event=list.probe&limit=2&cursor=${first.next_cursor}`);
+    expect(second).toEqual({ items: [expect.objectContaining({ id: ids[0] })], next_cursor: null });
+    await waitFor(async () => (await list("event=list.probe&status=delivered")).items.length === 3, { what: "three delivered" });
+    expect((await list("event=list.probe&status=failed")).items).toEqual([]);
+
+    for (const [q, path] of [["status=done", "status"], ["limit=0", "limit"], ["cursor=bm90LWEtdXVpZA", "cursor"], ["event=", "event"]] as const) {
+      const r = await h.request(`/api/v1/notifications?${q}`);
+      expect(r.status).toBe(422);
+      expect(((await r.json()) as any).error.details[0].path).toBe(path);
+    }
+    const keyRes = await h.request("/api/v1/api-keys", { method: "POST", json: { name: "writer", scopes: ["events:write"] } });
+    const { key } = (await keyRes.json()) as { key: string };
+    expect((await h.request("/api/v1/notifications", { key })).status).toBe(403);
+    expect((await h.request("/api/v1/notifications", { key: null })).status).toBe(401);
+  });
+
   test("authentication and scopes", async () => {
     const noKey = await h.request("/api/v1/events", { method: "POST", key: null, json: {} });
     expect(noKey.status).toBe(401);

@@ -24,6 +24,7 @@ export interface Operation {
 
 const operations: Operation[] = [
   { method: "post", path: "/api/v1/events", summary: "Accept an event (202 once durable). Idempotency-Key header supported.", scope: "events:write", body: EventInput, status: 202, tag: "events" },
+  { method: "get", path: "/api/v1/notifications", summary: "Notifications, newest first (?status=, ?event=, cursor pagination)", scope: "notifications:read", tag: "events" },
   { method: "get", path: "/api/v1/notifications/{id}", summary: "A notification and its deliveries", scope: "notifications:read", tag: "events" },
   { method: "delete", path: "/api/v1/notifications/{id}", summary: "Cancel a scheduled or not yet sent notification", scope: "events:write", tag: "events" },
   { method: "post", path: "/api/v1/notices/send", summary: "Seed compatibility: send a notice", scope: "events:write", status: 202, tag: "seed" },

@@ -1,8 +1,8 @@
-// The admin panel: a client of the public API (/api/v1, and /graphql for the notification list)
-// and nothing more. Every read and write goes through the same routes, scopes, validation and audit
-// trail as any other API caller; the key is kept in sessionStorage (this tab only). The DOM is built
-// with textContent, never from HTML strings, so nothing a template or campaign holds can run here;
-// an HTML preview is shown in a sandboxed iframe without scripts.
+// The admin panel: a client of the REST API (/api/v1) and nothing more. Every read and write goes
+// through the same routes, scopes, validation and audit trail as any other API caller; the key is
+// kept in sessionStorage (this tab only). The DOM is built with textContent, never from HTML
+// strings, so nothing a template or campaign holds can run here; an HTML preview is shown in a
+// sandboxed iframe without scripts.
 
 const CHANNELS = ["email", "sms", "telegram", "webhook", "in_app"];
 const KEY = "notify.admin.key";
@@ -35,31 +35,16 @@ class ApiError extends Error {
   }
 }
 
-/** One call to this origin with the signed-in key: the response and its JSON body (if any). */
-async function call(method, url, body) {
-  const res = await fetch(url, {
+async function api(method, path, body) {
+  const res = await fetch(`/api/v1${path}`, {
     method,
     headers: { authorization: `Bearer ${sessionStorage.getItem(KEY) ?? ""}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  return { res, json: text ? JSON.parse(text) : undefined };
-}
-
-/** A REST call under /api/v1; a refusal is thrown as an ApiError. */
-async function api(method, path, body) {
-  const { res, json } = await call(method, `/api/v1${path}`, body);
+  const json = text ? JSON.parse(text) : undefined;
   if (!res.ok) throw new ApiError(res.status, json);
   return json;
-}
-
-/** A GraphQL query (for what REST has no list of); its first error is thrown like a REST refusal. */
-async function gql(query, variables) {
-  const { res, json } = await call("POST", "/graphql", { query, variables });
-  const e = json?.errors?.[0];
-  if (e) throw new ApiError(e.extensions?.status ?? res.status, { error: { code: e.extensions?.code, message: e.message, details: e.extensions?.details } });
-  if (!res.ok) throw new ApiError(res.status, json);
-  return json.data;
 }
 
 /** A textarea's non-empty lines, trimmed. */
@@ -570,10 +555,6 @@ async function renderAudit() {
 // ---------------------------------------------------------------- messages (notifications)
 
 const NOTIFICATION_STATUSES = ["scheduled", "accepted", "processing", "delivered", "partially_delivered", "failed", "cancelled"];
-const NOTIFICATIONS_QUERY = `query ($filter: NotificationFilter, $after: String) {
-  notifications(filter: $filter, first: 25, after: $after) { items { id event status created_at send_at } next_cursor }
-}`;
-
 async function renderMessages() {
   const main = $("main");
   const status = h("p", { role: "status" });
@@ -584,12 +565,7 @@ async function renderMessages() {
   const table = pagedTable({
     id: "messages-table",
     headings: ["Created", "Event", "Status", "Id", ""],
-    fetchPage: async (cursor) => {
-      const filter = {};
-      if (statusFilter.value) filter.status = statusFilter.value;
-      if (eventFilter.value.trim()) filter.event = eventFilter.value.trim();
-      return (await gql(NOTIFICATIONS_QUERY, { filter, after: cursor })).notifications;
-    },
+    fetchPage: (cursor) => api("GET", `/notifications?${query(25, cursor, { status: statusFilter.value, event: eventFilter.value.trim() })}`),
     toRow: (n) =>
       h("tr", { "data-id": n.id },
         h("td", {}, n.created_at),

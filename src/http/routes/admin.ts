@@ -1,7 +1,7 @@
 /**
  * GET /admin: the admin panel (SPEC 2), three static files served from the binary (no CDN). The
- * page holds no data and no secret: it is a client of /api/v1 (and /graphql) with the key the
- * manager pastes, so every action goes through the API's scopes, validation and audit trail.
+ * page holds no data and no secret: it is a client of /api/v1 with the key the manager pastes,
+ * so every action goes through the API's scopes, validation and audit trail.
  *
  * The Content-Security-Policy allows only these files and calls to this origin: no inline script,
  * no eval, no other origin, not framed; a message's HTML preview runs in a sandboxed iframe.

@@ -1,4 +1,4 @@
-/** POST /events, GET|DELETE /notifications/{id}. */
+/** POST /events, GET /notifications, GET|DELETE /notifications/{id}. */
 import type { Hono } from "hono";
 import type { App } from "../../app.ts";
 import { AppError, notFound } from "../../runtime/errors.ts";
@@ -7,7 +7,11 @@ import type { Env } from "../env.ts";
 import { jsonBody } from "../app.ts";
 import { noteAudit } from "../audit-trail.ts";
 import type { DeliveryRow } from "../../store/deliveries.ts";
-import type { NotificationRow } from "../../store/notifications.ts";
+import type { NotificationRow, NotificationStatus } from "../../store/notifications.ts";
+import { listNotifications } from "../../store/notification-list.ts";
+import { page, pageParams } from "../pagination.ts";
+
+const STATUSES: NotificationStatus[] = ["scheduled", "accepted", "processing", "delivered", "partially_delivered", "failed", "cancelled"];
 
 export function eventRoutes(api: Hono<Env>, app: App) {
   api.post("/events", requireScope("events:write"), async (c) => {
@@ -23,6 +27,21 @@ export function eventRoutes(api: Hono<Env>, app: App) {
     noteAudit(c, { action: r.replayed ? "event.replayed" : "event.accepted", target: { type: "notification", id: r.id }, details: { event: ev.event, recipients: ev.to?.length, channels: ev.channels, status: r.status } });
     c.header("Location", `/api/v1/notifications/${r.id}`);
     return c.json(r.replayed ? r.response : { id: r.id, status: r.status }, 202);
+  });
+
+  // Newest first, optionally of one status and/or event name; the deliveries are in GET /notifications/{id}.
+  api.get("/notifications", requireScope("notifications:read"), async (c) => {
+    const { limit, after } = pageParams((k) => c.req.query(k), "uuid");
+    const status = c.req.query("status");
+    if (status !== undefined && !STATUSES.includes(status as NotificationStatus)) {
+      throw new AppError("VALIDATION_FAILED", `status must be one of ${STATUSES.join(", ")}`, { details: [{ path: "status", message: `must be one of ${STATUSES.join(", ")}` }] });
+    }
+    const event = c.req.query("event");
+    if (event !== undefined && (event.length === 0 || event.length > 256 || event.includes("\0"))) {
+      throw new AppError("VALIDATION_FAILED", "event must be 1..256 characters", { details: [{ path: "event", message: "1..256 characters" }] });
+    }
+    const rows = await listNotifications(app.sql, { limit: limit + 1, beforeId: after, status, event });
+    return c.json(page(rows.map(({ id, event, status, created_at, send_at }) => ({ id, event, status, created_at, send_at })), limit, (n) => n.id));
   });
 
   api.get("/notifications/:id", requireScope("notifications:read"), async (c) => {
