@@ -555,6 +555,7 @@ async function renderAudit() {
 // ---------------------------------------------------------------- messages (notifications)
 
 const NOTIFICATION_STATUSES = ["scheduled", "accepted", "processing", "delivered", "partially_delivered", "failed", "cancelled"];
+
 async function renderMessages() {
   const main = $("main");
   const status = h("p", { role: "status" });
