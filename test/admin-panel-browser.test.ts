@@ -336,7 +336,7 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     await until("revoked key refused", async () => (await post("/events", { event: "ping", to: ["k1"], channels: ["email"], title: "hi" }, key)).status === 401, 10_000);
   });
 
-  test("the audit log shows what was done here, by this key", async () => {
+  test("the audit log shows what was done here, by this key, in every view", async () => {
     await page.click("nav a[data-view=audit]");
     await page.waitForSelector("#audit-filter");
     await page.fill("#audit-target", "template:welcome");
@@ -352,6 +352,16 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     expect(await page.textContent("#audit-table")).toContain("template:welcome");
     // The panel acts as the key it was given: here the bootstrap admin key.
     expect(await page.textContent("#audit-table tr[data-action='template.created']")).toContain("admin:bootstrap-admin (NOTIFY_ADMIN_KEY)");
+
+    // The operator's actions in the other views are there too.
+    await page.fill("#audit-target", "");
+    for (const action of ["dead_letter.replay", "api_key.created", "api_key.revoked", "notification.cancelled", "user.updated"]) {
+      await page.fill("#audit-action", action);
+      await until(`a ${action} record in the audit view`, async () => {
+        await Promise.all([page.waitForResponse((r) => r.url().includes(`action=${action}`)), page.click("#audit-search")]);
+        return (await page.locator(`#audit-table tr[data-action='${action}']`).count()) > 0;
+      }, 10_000);
+    }
   });
 
   test("no script error or CSP violation on the way; the preview's script was blocked by the sandbox", () => {
