@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createTwilioSender } from "../src/channels/twilio.ts";
 import { createWebhookSender } from "../src/channels/webhook.ts";
 import { createSmsHttpSender } from "../src/channels/sms.ts";
-import type { OutboundMessage } from "../src/channels/types.ts";
+import { outboundMessage } from "../src/channels/testing.ts";
 import { generateWebhookSecret } from "../src/net/webhook-signature.ts";
 import { HttpRequestError, createSafeHttpClient } from "../src/net/ssrf.ts";
 import { channelHttpExtension, channelWorkerHooks } from "../src/roles/channel-features.ts";
@@ -174,7 +174,7 @@ describe.skipIf(!(await haveServices))("channel providers", () => {
     const sender = createWebhookSender({ secret: SECRET, allowPrivate: false, allowList: [], timeoutMs: 2000 }, http);
     const targets = ["http://10.0.0.1/x", "http://192.168.1.1/x", "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/x", "http://[::ffff:169.254.169.254]/x", "http://2852039166/x", "http://0.0.0.0/x"];
     for (const url of targets) {
-      const err = await sender.send(outbound(url), AbortSignal.timeout(2000)).catch((e) => e);
+      const err = await sender.send(outboundMessage(url), AbortSignal.timeout(2000)).catch((e) => e);
       expect(err).toMatchObject({ permanent: true });
       expect(String(err.message)).toContain("webhook refused");
     }
@@ -183,7 +183,7 @@ describe.skipIf(!(await haveServices))("channel providers", () => {
     const redirector = startHttpCapture("127.0.0.2");
     redirector.respond = () => new Response(null, { status: 307, headers: { location: `${canary.url}/redirected` } });
     const real = createWebhookSender({ secret: SECRET, allowPrivate: false, allowList: ["127.0.0.2"], timeoutMs: 2000 });
-    const err = await real.send(outbound(`${redirector.url}/r`), AbortSignal.timeout(2000)).catch((e) => e);
+    const err = await real.send(outboundMessage(`${redirector.url}/r`), AbortSignal.timeout(2000)).catch((e) => e);
     redirector.stop();
     expect(err).toMatchObject({ permanent: true });
     expect(canary.requests).toHaveLength(0);
@@ -193,7 +193,7 @@ describe.skipIf(!(await haveServices))("channel providers", () => {
     const twilio = startHttpCapture();
     const sid = "AC" + "0123456789abcdef".repeat(2);
     const sender = createTwilioSender({ accountSid: sid, authToken: "twilio-auth-token", from: "+15559990000", baseUrl: twilio.url, timeoutMs: 2000 });
-    const r = await sender.send({ ...outbound("+15551234567"), content: { text: "Your code is 42", meta: { template: "otp" } } }, AbortSignal.timeout(2000));
+    const r = await sender.send(outboundMessage("+15551234567", { content: { text: "Your code is 42", meta: { template: "otp" } } }), AbortSignal.timeout(2000));
     expect(r.providerId).toMatch(/^SM/);
     const req = twilio.requests[0]!;
     expect(req.path).toBe(`/2010-04-01/Accounts/${sid}/Messages.json`);
@@ -201,7 +201,7 @@ describe.skipIf(!(await haveServices))("channel providers", () => {
     expect(req.headers.get("authorization")).toBe(`Basic ${Buffer.from(`${sid}:twilio-auth-token`).toString("base64")}`);
     expect(Object.fromEntries(new URLSearchParams(req.body))).toEqual({ To: "+15551234567", From: "+15559990000", Body: "Your code is 42" });
     twilio.respond = () => Response.json({ code: 21211, message: "The 'To' number is not a valid phone number.", status: 400 }, { status: 400 });
-    const err = await sender.send(outbound("+1"), AbortSignal.timeout(2000)).catch((e) => e);
+    const err = await sender.send(outboundMessage("+1"), AbortSignal.timeout(2000)).catch((e) => e);
     expect(err).toMatchObject({ permanent: true });
     expect(err.message).toContain("21211");
     expect(err.message).not.toContain("twilio-auth-token");
@@ -211,25 +211,13 @@ describe.skipIf(!(await haveServices))("channel providers", () => {
   test("generic SMS, form body with basic auth; 5xx is transient, 400 permanent", async () => {
     const peer = startHttpCapture();
     const sender = createSmsHttpSender({ url: `${peer.url}/sms`, format: "form", username: "u", password: "p", fields: { to: "dst", text: "txt", from: "src" }, from: "ACME", idField: "id", timeoutMs: 2000 });
-    await sender.send({ ...outbound("+15550003333"), content: { text: "hi", meta: { template: "t" } } }, AbortSignal.timeout(2000));
+    await sender.send(outboundMessage("+15550003333", { content: { text: "hi", meta: { template: "t" } } }), AbortSignal.timeout(2000));
     expect(Object.fromEntries(new URLSearchParams(peer.requests[0]!.body))).toEqual({ dst: "+15550003333", txt: "hi", src: "ACME" });
     expect(peer.requests[0]!.headers.get("authorization")).toBe(`Basic ${Buffer.from("u:p").toString("base64")}`);
     peer.respond = () => new Response("busy", { status: 503, headers: { "retry-after": "7" } });
-    expect(await sender.send(outbound("+1555"), AbortSignal.timeout(2000)).catch((e) => e)).toMatchObject({ permanent: false, retryAfterMs: 7000 });
+    expect(await sender.send(outboundMessage("+1555"), AbortSignal.timeout(2000)).catch((e) => e)).toMatchObject({ permanent: false, retryAfterMs: 7000 });
     peer.respond = () => new Response("bad number", { status: 400 });
-    expect(await sender.send(outbound("+1555"), AbortSignal.timeout(2000)).catch((e) => e)).toMatchObject({ permanent: true });
+    expect(await sender.send(outboundMessage("+1555"), AbortSignal.timeout(2000)).catch((e) => e)).toMatchObject({ permanent: true });
     peer.stop();
   });
 });
-
-function outbound(to: string): OutboundMessage {
-  return {
-    deliveryId: Bun.randomUUIDv7(),
-    notificationId: Bun.randomUUIDv7(),
-    event: "test",
-    to,
-    user: { id: "u", email: null, phone: null, name: null, locale: null, timezone: null, telegram_chat_id: null, attributes: {} },
-    content: { title: "t", text: "b" },
-    attempt: 1,
-  };
-}

@@ -209,7 +209,7 @@ describe.skipIf(!(await haveServices))("spine: event → e-mail", () => {
     expect(all.items[0]).toMatchObject({ event: "list.probe" });
     expect(Object.keys(all.items[0]!).sort()).toEqual(["created_at", "event", "id", "send_at", "status"]);
     const first = await list("event=list.probe&limit=2");
-    expect(first.items.map((n) => n.id)).toEqual([ids[2], ids[1]]);
+    expect(first.items.map((n) => n.id)).toEqual([ids[2]!, ids[1]!]);
     const second = await list(`event=list.probe&limit=2&cursor=${first.next_cursor}`);
     expect(second).toEqual({ items: [expect.objectContaining({ id: ids[0] })], next_cursor: null });
     await waitFor(async () => (await list("event=list.probe&status=delivered")).items.length === 3, { what: "three delivered" });

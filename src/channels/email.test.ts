@@ -10,17 +10,11 @@ import { startTestSmtp, type TestSmtp } from "../../test/support/smtp.ts";
 import { quietLog } from "../grpc/testing.ts";
 import { withDeadline } from "../runtime/deadline.ts";
 import { email } from "./email.ts";
-import { SendError, type ChannelSender, type OutboundMessage } from "./types.ts";
+import { outboundMessage } from "./testing.ts";
+import { SendError, type ChannelSender } from "./types.ts";
 
-const message = (to: string): OutboundMessage => ({
-  deliveryId: crypto.randomUUID(),
-  notificationId: crypto.randomUUID(),
-  event: "test.mail",
-  to,
-  user: { id: "u1", email: to, phone: null, name: null, locale: null, timezone: null, telegram_chat_id: null, attributes: {} },
-  content: { subject: "Hello", text: "Body" },
-  attempt: 1,
-});
+const message = (to: string) =>
+  outboundMessage(to, { event: "test.mail", user: { id: "u1", email: to, phone: null, name: null, locale: null, timezone: null, telegram_chat_id: null, attributes: {} }, content: { subject: "Hello", text: "Body" } });
 
 describe("e-mail sender", () => {
   let smtp: TestSmtp, sender: ChannelSender;

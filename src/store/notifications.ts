@@ -5,7 +5,8 @@ import { isoTime, type Sql } from "./db.ts";
 import { createBatcher } from "./batcher.ts";
 import type { AcceptedEvent } from "../schemas/event.ts";
 
-export type NotificationStatus = "scheduled" | "accepted" | "processing" | "delivered" | "partially_delivered" | "failed" | "cancelled";
+export const NOTIFICATION_STATUSES = ["scheduled", "accepted", "processing", "delivered", "partially_delivered", "failed", "cancelled"] as const;
+export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 export const TERMINAL_NOTIFICATION: NotificationStatus[] = ["delivered", "partially_delivered", "failed", "cancelled"];
 
 export interface NotificationRow {

@@ -143,7 +143,7 @@ function pagedTable({ id, headings, fetchPage, toRow, empty, status, forbidden }
     }
   };
   more.addEventListener("click", () => load(true));
-  return { el: [dataTable(id, headings, body), more], reload: () => load(false) };
+  return { el: h("div", {}, dataTable(id, headings, body), more), reload: () => load(false) };
 }
 
 /** `?limit=…&cursor=…` plus these filters (empty ones left out). */
@@ -154,14 +154,16 @@ function query(limit, cursor, filters = {}) {
   return q;
 }
 
-/** One checkbox per channel in a fieldset; `value()` is the checked channels. */
-function channelPicker(checked) {
-  const boxes = CHANNELS.map((c) => h("input", { type: "checkbox", value: c, "data-channel": c, checked: checked(c) }));
+/** One checkbox per value in a fieldset (each marked data-<attr>); `value()` is the checked values. */
+function checkboxes(legend, values, attr, checked = () => false) {
+  const boxes = values.map((x) => h("input", { type: "checkbox", value: x, [`data-${attr}`]: x, checked: checked(x) }));
   return {
-    el: h("fieldset", {}, h("legend", {}, "Channels"), boxes.map((b) => h("label", {}, b, " ", b.value))),
+    el: h("fieldset", {}, h("legend", {}, legend), boxes.map((b) => h("label", {}, b, " ", b.value))),
     value: () => boxes.filter((b) => b.checked).map((b) => b.value),
   };
 }
+
+const channelPicker = (checked) => checkboxes("Channels", CHANNELS, "channel", checked);
 
 // ---------------------------------------------------------------- sign in
 
@@ -236,38 +238,31 @@ function readVariants(container) {
 async function renderTemplates() {
   const main = $("main");
   const status = h("p", { role: "status" });
-  const list = h("tbody");
   const editor = h("div");
+  // After a save only the list is reloaded, so the editor stays as it is.
+  const table = pagedTable({
+    id: "templates-table",
+    headings: ["Key", "Name", "Channels", "Version", ""],
+    fetchPage: (cursor) => api("GET", `/templates?${query(200, cursor)}`),
+    toRow: (t) =>
+      h("tr", { "data-key": t.key },
+        h("td", {}, t.key),
+        h("td", {}, t.name),
+        h("td", {}, [...new Set(t.variants.map((v) => v.channel))].join(", ")),
+        h("td", {}, t.version ?? ""),
+        h("td", {}, h("button", { type: "button", onclick: () => editTemplate(editor, table.reload, t) }, "Edit")),
+      ),
+    empty: "No templates yet.",
+    status,
+  });
   main.replaceChildren(
     h("h2", {}, "Templates"),
-    dataTable("templates-table", ["Key", "Name", "Channels", "Version", ""], list),
-    h("button", { type: "button", id: "new-template", onclick: () => editTemplate(editor, refresh) }, "New template"),
+    table.el,
+    h("button", { type: "button", id: "new-template", onclick: () => editTemplate(editor, table.reload) }, "New template"),
     status,
     editor,
   );
-  // After a save only the list is refreshed, so the editor stays as it is.
-  async function refresh() {
-    const { items } = await api("GET", "/templates?limit=200");
-    fillRows(
-      list,
-      items.map((t) =>
-        h("tr", { "data-key": t.key },
-          h("td", {}, t.key),
-          h("td", {}, t.name),
-          h("td", {}, [...new Set(t.variants.map((v) => v.channel))].join(", ")),
-          h("td", {}, t.version ?? ""),
-          h("td", {}, h("button", { type: "button", onclick: () => editTemplate(editor, refresh, t) }, "Edit")),
-        ),
-      ),
-      5,
-      "No templates yet.",
-    );
-  }
-  try {
-    await refresh();
-  } catch (err) {
-    showError(status, err);
-  }
+  await table.reload();
 }
 
 function editTemplate(editor, refresh, t) {
@@ -333,40 +328,33 @@ function describeSchedule(s) {
 async function renderCampaigns() {
   const main = $("main");
   const status = h("p", { role: "status" });
-  const list = h("tbody");
   const form = h("div");
-  main.replaceChildren(
-    h("h2", {}, "Campaigns"),
-    dataTable("campaigns-table", ["Name", "Status", "Template", "Schedule", "Next run", ""], list),
+  const table = pagedTable({
+    id: "campaigns-table",
+    headings: ["Name", "Status", "Template", "Schedule", "Next run", ""],
+    fetchPage: (cursor) => api("GET", `/campaigns?${query(100, cursor)}`),
+    toRow: (c) => {
+      const act = (label, verb) => actionButton(label, status, () => api("POST", `/campaigns/${c.id}/${verb}`), table.reload);
+      const actions = [];
+      if (c.status === "active") actions.push(act("Pause", "pause"));
+      if (c.status === "paused") actions.push(act("Resume", "resume"));
+      if (c.status === "active" || c.status === "paused") actions.push(act("Cancel", "cancel"));
+      return h("tr", { "data-id": c.id },
+        h("td", {}, c.name),
+        h("td", { class: "status" }, c.status),
+        h("td", {}, c.template),
+        h("td", {}, describeSchedule(c.schedule)),
+        h("td", {}, c.next_run?.at ?? "—"),
+        h("td", {}, actions),
+      );
+    },
+    empty: "No campaigns yet.",
     status,
-    form,
-  );
-  const refresh = async () => {
-    const { items } = await api("GET", "/campaigns?limit=100");
-    fillRows(
-      list,
-      items.map((c) => {
-        const act = (label, verb) => actionButton(label, status, () => api("POST", `/campaigns/${c.id}/${verb}`), refresh);
-        const actions = [];
-        if (c.status === "active") actions.push(act("Pause", "pause"));
-        if (c.status === "paused") actions.push(act("Resume", "resume"));
-        if (c.status === "active" || c.status === "paused") actions.push(act("Cancel", "cancel"));
-        return h("tr", { "data-id": c.id },
-          h("td", {}, c.name),
-          h("td", { class: "status" }, c.status),
-          h("td", {}, c.template),
-          h("td", {}, describeSchedule(c.schedule)),
-          h("td", {}, c.next_run?.at ?? "—"),
-          h("td", {}, actions),
-        );
-      }),
-      6,
-      "No campaigns yet.",
-    );
-  };
+  });
+  main.replaceChildren(h("h2", {}, "Campaigns"), table.el, status, form);
+  await table.reload();
   try {
-    await refresh();
-    form.replaceChildren(await campaignForm(refresh));
+    form.replaceChildren(await campaignForm(table.reload));
   } catch (err) {
     showError(status, err);
   }
@@ -441,30 +429,27 @@ const PRIORITIES = ["low", "normal", "high", "critical"];
 async function renderRules() {
   const main = $("main");
   const status = h("p", { role: "status" });
-  const list = h("tbody");
   const editor = h("div");
   const { items: templates } = await api("GET", "/templates?limit=200");
-  const refresh = async () => {
-    const { items } = await api("GET", "/rules?limit=200");
-    fillRows(
-      list,
-      items.map((r) =>
-        h("tr", { "data-event": r.event },
-          h("td", {}, r.event),
-          h("td", {}, r.template ?? "—"),
-          h("td", {}, r.channels.join(", ")),
-          h("td", {}, r.priority ?? "normal"),
-          h("td", {},
-            h("button", { type: "button", onclick: () => editRule(r) }, "Edit"),
-            " ",
-            actionButton("Delete", status, () => api("DELETE", `/rules/${encodeURIComponent(r.event)}`), refresh),
-          ),
+  const table = pagedTable({
+    id: "rules-table",
+    headings: ["Event", "Template", "Channels", "Priority", ""],
+    fetchPage: (cursor) => api("GET", `/rules?${query(200, cursor)}`),
+    toRow: (r) =>
+      h("tr", { "data-event": r.event },
+        h("td", {}, r.event),
+        h("td", {}, r.template ?? "—"),
+        h("td", {}, r.channels.join(", ")),
+        h("td", {}, r.priority ?? "normal"),
+        h("td", {},
+          h("button", { type: "button", onclick: () => editRule(r) }, "Edit"),
+          " ",
+          actionButton("Delete", status, () => api("DELETE", `/rules/${encodeURIComponent(r.event)}`), table.reload),
         ),
       ),
-      5,
-      "No event rules yet.",
-    );
-  };
+    empty: "No event rules yet.",
+    status,
+  });
   const editRule = (r) => {
     const event = h("input", { type: "text", id: "rule-event", value: r?.event ?? "", required: true, readonly: r ? true : undefined, placeholder: "user.registered" });
     const template = h("select", { id: "rule-template" }, h("option", { value: "" }, "(none: producers give title/body)"), templates.map((t) => h("option", { value: t.key, selected: t.key === r?.template }, t.key)));
@@ -491,7 +476,7 @@ async function renderRules() {
         const saved = await api("PUT", `/rules/${encodeURIComponent(event.value)}`, body);
         showOk(result, `Saved the rule for ${saved.event}.`);
         event.readOnly = true;
-        await refresh();
+        await table.reload();
       },
         h("h3", {}, r ? `Rule for ${r.event}` : "New event rule"),
         h("div", { class: "row" }, h("label", {}, "Event ", event), h("label", {}, "Template ", template), h("label", {}, "Priority ", priority)),
@@ -506,16 +491,12 @@ async function renderRules() {
   main.replaceChildren(
     h("h2", {}, "Event rules"),
     h("p", { class: "muted" }, "What an event means when its producer only names it: which template, on which channels."),
-    dataTable("rules-table", ["Event", "Template", "Channels", "Priority", ""], list),
+    table.el,
     h("button", { type: "button", id: "new-rule", onclick: () => editRule() }, "New rule"),
     status,
     editor,
   );
-  try {
-    await refresh();
-  } catch (err) {
-    showError(status, err);
-  }
+  await table.reload();
 }
 
 // ---------------------------------------------------------------- audit log
@@ -542,12 +523,12 @@ async function renderAudit() {
   });
   main.replaceChildren(
     h("h2", {}, "Audit log"),
-    h("form", { class: "card", id: "audit-filter", onsubmit: (e) => (e.preventDefault(), table.reload()) },
+    actionForm("audit-filter", status, table.reload,
       h("div", { class: "row" }, h("label", {}, "Action ", filters.action), h("label", {}, "Actor ", filters.actor), h("label", {}, "Target ", filters.target)),
       h("button", { type: "submit", id: "audit-search" }, "Search"),
     ),
     status,
-    ...table.el,
+    table.el,
   );
   await table.reload();
 }
@@ -582,16 +563,16 @@ async function renderMessages() {
   main.replaceChildren(
     h("h2", {}, "Messages"),
     h("p", { class: "muted" }, "Notifications, newest first, and what became of each delivery."),
-    h("form", { class: "card", id: "messages-filter", onsubmit: (e) => (e.preventDefault(), table.reload()) },
+    actionForm("messages-filter", status, table.reload,
       h("div", { class: "row" }, h("label", {}, "Status ", statusFilter), h("label", {}, "Event ", eventFilter)),
       h("button", { type: "submit", id: "messages-search" }, "Search"),
     ),
-    h("form", { class: "card", id: "message-open", onsubmit: (e) => (e.preventDefault(), showMessage(detail, byId.value.trim(), table.reload)) },
+    actionForm("message-open", status, () => showMessage(detail, byId.value.trim(), table.reload),
       h("label", {}, "Open by id ", byId),
       h("button", { type: "submit" }, "Open"),
     ),
     status,
-    ...table.el,
+    table.el,
     detail,
   );
   await table.reload();
@@ -678,7 +659,7 @@ async function renderUsers() {
   main.replaceChildren(
     h("h2", {}, "Users"),
     h("p", { class: "muted" }, "The recipient directory events name users from."),
-    ...table.el,
+    table.el,
     h("button", { type: "button", id: "new-user", onclick: () => editUser(editor, table.reload) }, "New user"),
     status,
     editor,
@@ -767,13 +748,9 @@ async function renderDeadLetters() {
         h("td", {},
           d.replayed_at
             ? ""
-            : actionButton("Replay", status, async () => {
-                await api("POST", `/dead-letters/${d.id}/replay`);
-                showOk(status, `Replayed ${d.id}.`);
-              }, async () => {
-                const text = status.textContent;
+            : actionButton("Replay", status, () => api("POST", `/dead-letters/${d.id}/replay`), async () => {
                 await table.reload();
-                showOk(status, text);
+                showOk(status, `Replayed ${d.id}.`);
               }),
         ),
       ),
@@ -787,7 +764,7 @@ async function renderDeadLetters() {
     h("p", { class: "muted" }, "Deliveries that ran out of attempts and messages the broker gave up on. Replaying one queues it again; a delivery already sent is never sent twice."),
     h("label", {}, includeReplayed, " show replayed ones too"),
     status,
-    ...table.el,
+    table.el,
   );
   await table.reload();
 }
@@ -818,21 +795,21 @@ async function renderApiKeys() {
     forbidden: "API keys need the admin scope.",
   });
   const name = h("input", { type: "text", id: "api-key-name", required: true });
-  const boxes = SCOPES.map((sc) => h("input", { type: "checkbox", value: sc, "data-scope": sc }));
+  const scopes = checkboxes("Scopes", SCOPES, "scope");
   const result = h("div", { id: "api-key-result", role: "status" });
   main.replaceChildren(
     h("h2", {}, "API keys"),
     status,
-    ...table.el,
+    table.el,
     actionForm("api-key-form", result, async () => {
-      const created = await api("POST", "/api-keys", { name: name.value, scopes: boxes.filter((b) => b.checked).map((b) => b.value) });
+      const created = await api("POST", "/api-keys", { name: name.value, scopes: scopes.value() });
       result.className = "ok";
       result.replaceChildren(h("p", {}, `Created ${created.name}. Copy the key now: it is not shown again.`), h("code", { id: "new-api-key" }, created.key));
       await table.reload();
     },
       h("h3", {}, "New API key"),
       h("label", {}, "Name ", name),
-      h("fieldset", {}, h("legend", {}, "Scopes"), boxes.map((b) => h("label", {}, b, " ", b.value))),
+      scopes.el,
       h("button", { type: "submit", id: "create-api-key" }, "Create key"),
       result,
     ),

@@ -7,11 +7,17 @@ import type { Env } from "../env.ts";
 import { jsonBody } from "../app.ts";
 import { noteAudit } from "../audit-trail.ts";
 import type { DeliveryRow } from "../../store/deliveries.ts";
-import type { NotificationRow, NotificationStatus } from "../../store/notifications.ts";
+import { NOTIFICATION_STATUSES, type NotificationRow } from "../../store/notifications.ts";
 import { listNotifications } from "../../store/notification-list.ts";
+import { Name, parse } from "../../schemas/common.ts";
 import { page, pageParams } from "../pagination.ts";
+import * as v from "valibot";
 
-const STATUSES: NotificationStatus[] = ["scheduled", "accepted", "processing", "delivered", "partially_delivered", "failed", "cancelled"];
+/** GET /notifications filters. */
+const ListQuery = v.object({
+  status: v.optional(v.picklist(NOTIFICATION_STATUSES, `must be one of ${NOTIFICATION_STATUSES.join(", ")}`)),
+  event: v.optional(v.pipe(Name, v.minLength(1, "must not be empty"))),
+});
 
 export function eventRoutes(api: Hono<Env>, app: App) {
   api.post("/events", requireScope("events:write"), async (c) => {
@@ -32,14 +38,7 @@ export function eventRoutes(api: Hono<Env>, app: App) {
   // Newest first, optionally of one status and/or event name; the deliveries are in GET /notifications/{id}.
   api.get("/notifications", requireScope("notifications:read"), async (c) => {
     const { limit, after } = pageParams((k) => c.req.query(k), "uuid");
-    const status = c.req.query("status");
-    if (status !== undefined && !STATUSES.includes(status as NotificationStatus)) {
-      throw new AppError("VALIDATION_FAILED", `status must be one of ${STATUSES.join(", ")}`, { details: [{ path: "status", message: `must be one of ${STATUSES.join(", ")}` }] });
-    }
-    const event = c.req.query("event");
-    if (event !== undefined && (event.length === 0 || event.length > 256 || event.includes("\0"))) {
-      throw new AppError("VALIDATION_FAILED", "event must be 1..256 characters", { details: [{ path: "event", message: "1..256 characters" }] });
-    }
+    const { status, event } = parse(ListQuery, { status: c.req.query("status"), event: c.req.query("event") });
     const rows = await listNotifications(app.sql, { limit: limit + 1, beforeId: after, status, event });
     return c.json(page(rows.map(({ id, event, status, created_at, send_at }) => ({ id, event, status, created_at, send_at })), limit, (n) => n.id));
   });
