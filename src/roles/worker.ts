@@ -7,6 +7,9 @@ import type { App } from "../app.ts";
 import { createDispatcher, type Hooks, type UserDirectory } from "../services/dispatch.ts";
 import { startReaper } from "../services/reaper.ts";
 import { renderFor } from "../services/render.ts";
+import { createCampaignService } from "../services/campaigns.ts";
+import { createSeedBroadcaster } from "../services/seed-broadcast.ts";
+import { createCampaignRepo } from "../store/campaigns.ts";
 
 /**
  * Events in hand per send slot. Planning an event is a few statements that concurrent events share
@@ -17,6 +20,12 @@ import { renderFor } from "../services/render.ts";
 const EVENTS_PER_SEND = 4;
 
 export async function startWorker(app: App, opts: { directory?: UserDirectory; hooks?: Hooks } = {}): Promise<{ stop(): Promise<void> }> {
+  const campaigns = createCampaignService({
+    sql: app.sql,
+    campaigns: createCampaignRepo(app.sql),
+    templates: app.repos.templates,
+    enabledChannels: () => new Set(app.channels.keys()),
+  });
   const dispatcher = createDispatcher({
     ...app.repos,
     directory: opts.directory ?? app.repos.users,
@@ -29,6 +38,7 @@ export async function startWorker(app: App, opts: { directory?: UserDirectory; h
     maxAttempts: app.config.maxAttempts,
     sendTimeoutMs: app.config.sendTimeoutMs,
     hooks: opts.hooks,
+    seedBroadcast: createSeedBroadcaster({ campaigns, templates: app.repos.templates, audit: app.audit, log: app.log }),
   });
   const prefetch = app.config.workerConcurrency;
   const consumers = [

@@ -113,11 +113,23 @@ export function createCampaignService(deps: CampaignServiceDeps) {
   }
 
   async function create(input: CampaignInput, actor: string): Promise<CampaignRow> {
+    return deps.campaigns.insert(await prepare(Bun.randomUUIDv7(), input, actor));
+  }
+
+  /**
+   * With an id the caller derived from something stable (a message id): a second call with the
+   * same id creates nothing (even if that campaign was deleted since) and says so.
+   */
+  async function createOnce(id: string, input: CampaignInput, actor: string): Promise<{ created: boolean }> {
+    return { created: (await deps.campaigns.insertOnce(await prepare(id, input, actor))) !== undefined };
+  }
+
+  async function prepare(id: string, input: CampaignInput, actor: string): Promise<NewCampaign> {
     const now = await deps.campaigns.clock();
     const { stored, spec } = scheduleSpec(input.schedule, input.local_time, now);
     await checkRefs(input.template, input.channels, input.audience as AudienceSpec);
-    return deps.campaigns.insert({
-      id: Bun.randomUUIDv7(),
+    return {
+      id,
       name: input.name,
       template: input.template,
       channels: [...new Set(input.channels)],
@@ -129,7 +141,7 @@ export function createCampaignService(deps: CampaignServiceDeps) {
       category: input.category ?? null,
       ...position(spec, now),
       created_by: actor,
-    });
+    };
   }
 
   async function get(id: string): Promise<CampaignRow> {
@@ -221,6 +233,7 @@ export function createCampaignService(deps: CampaignServiceDeps) {
 
   return {
     create,
+    createOnce,
     get,
     patch,
     pause: (id: string) => transition(id, "paused", ["active"]),

@@ -30,6 +30,7 @@ import { NOTIFICATION_HEADER } from "./relay.ts";
 import { deliveryJobs, jobIds } from "./delivery-jobs.ts";
 import type { EventService } from "./events.ts";
 import { nulPath } from "../schemas/common.ts";
+import { isSeedBroadcast } from "./seed-broadcast.ts";
 
 export interface UserDirectory {
   getMany(ids: string[]): Promise<Map<string, User>>;
@@ -70,6 +71,8 @@ export interface DispatcherDeps {
   maxAttempts: number;
   sendTimeoutMs: number;
   hooks?: Hooks;
+  /** Takes the seed's `{"title","body","sender"}` broadcast (SPEC 3.7; src/services/seed-broadcast.ts). */
+  seedBroadcast?: (msg: InMessage<unknown>) => Promise<Outcome>;
 }
 
 /** How long a claim on a delivery lasts: the send timeout plus room for the bookkeeping around it. */
@@ -106,6 +109,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       // As REST and GraphQL refuse it: PostgreSQL cannot store U+0000, so no retry would help.
       const nul = nulPath({ body: msg.body, message_id: msg.messageId });
       if (nul !== undefined) return dead(`invalid event: ${nul} contains U+0000`);
+      if (deps.seedBroadcast && isSeedBroadcast(msg.body)) return await deps.seedBroadcast(msg);
       const { event, status } = await deps.events.prepare(msg.body, { source: "amqp" });
       const key = msg.messageId;
       if (status === "scheduled" || key) {

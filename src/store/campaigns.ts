@@ -114,6 +114,17 @@ export interface NewCampaign {
 }
 
 export function createCampaignRepo(sql: Sql) {
+  async function insert(c: NewCampaign, once: boolean): Promise<CampaignRow | undefined> {
+    const [row] = await sql`
+      INSERT INTO campaigns (id, name, template, channels, audience, schedule, timezone, local_time, data, category, status, cursor_wall, next_at, next_slot, created_by)
+      VALUES (${c.id}, ${c.name}, ${c.template}, ${c.channels}::text[], ${sql.json(c.audience as never)}, ${sql.json(c.schedule as never)}, ${c.timezone},
+              ${c.local_time}, ${sql.json(c.data as never)}, ${c.category}, ${c.next_at ? "active" : "completed"}, ${wallText(c.cursor_wall)}::timestamp,
+              ${c.next_at}, ${c.next_slot}, ${c.created_by})
+      ${once ? sql`ON CONFLICT (id) DO NOTHING` : sql``}
+      RETURNING *`;
+    return row ? toCampaign(row) : undefined;
+  }
+
   return {
     /** The scheduler's clock (the database's; see notify_clock() in migrations/0006). */
     async clock(): Promise<number> {
@@ -122,14 +133,11 @@ export function createCampaignRepo(sql: Sql) {
     },
 
     async insert(c: NewCampaign): Promise<CampaignRow> {
-      const [row] = await sql`
-        INSERT INTO campaigns (id, name, template, channels, audience, schedule, timezone, local_time, data, category, status, cursor_wall, next_at, next_slot, created_by)
-        VALUES (${c.id}, ${c.name}, ${c.template}, ${c.channels}::text[], ${sql.json(c.audience as never)}, ${sql.json(c.schedule as never)}, ${c.timezone},
-                ${c.local_time}, ${sql.json(c.data as never)}, ${c.category}, ${c.next_at ? "active" : "completed"}, ${wallText(c.cursor_wall)}::timestamp,
-                ${c.next_at}, ${c.next_slot}, ${c.created_by})
-        RETURNING *`;
-      return toCampaign(row!);
+      return (await insert(c, false))!;
     },
+
+    /** Inserts unless a campaign with this id exists (even a deleted one); undefined when it did. */
+    insertOnce: (c: NewCampaign): Promise<CampaignRow | undefined> => insert(c, true),
 
     async get(id: string): Promise<CampaignRow | undefined> {
       const [row] = await sql`SELECT * FROM campaigns WHERE id = ${id} AND deleted_at IS NULL`;
