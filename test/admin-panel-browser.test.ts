@@ -24,6 +24,8 @@ const skip = !(await haveServices) || (!existsSync(CHROMIUM) && process.env.NOTI
 describe.skipIf(skip)("admin panel in a browser", () => {
   let db: TestDb, vhost: TestVhost, smtp: TestSmtp, notify: NotifyProcess, browser: Browser, page: Page, base: string;
   const problems: string[] = [];
+  const questions: string[] = [];
+  let declineNext = false;
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium; .ci/run does) or set NOTIFY_TEST_CHROMIUM`);
@@ -41,6 +43,12 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     // A CSP violation or a script error in the panel fails the test at the end.
     page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
     page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+    // Destructive buttons ask first: the operator says yes unless a step says otherwise.
+    page.on("dialog", (d) => {
+      questions.push(d.message());
+      void (declineNext ? d.dismiss() : d.accept());
+      declineNext = false;
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -331,6 +339,20 @@ describe.skipIf(skip)("admin panel in a browser", () => {
     expect((await post("/events", { event: "ping", to: [{ user_id: "k1", email: "k1@example.test" }], channels: ["email"], title: "hi", body: "hi" }, key)).status).toBe(202);
     expect((await fetch(`${base}/api/v1/templates`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(403);
 
+    // Declined: nothing happens; the key still works.
+    declineNext = true;
+    await page.click(`#api-keys-table tr[data-id="${record!.id}"] button:has-text('Revoke')`);
+    expect(questions.at(-1)).toContain('Revoke the key "shop backend"?');
+    expect((await post("/events", { event: "ping", to: ["k1"], channels: ["email"], title: "hi" }, key)).status).toBe(202);
+    expect(((await api("/api-keys")).items as Array<{ id: string; revoked_at: string | null }>).find((k) => k.id === record!.id)?.revoked_at).toBeNull();
+    // Every destructive action of the earlier steps asked first.
+    expect(questions).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining("Delete the rule for user.registered?"),
+        expect.stringContaining("Cancel this notification?"),
+        expect.stringContaining("Delete the user ada?"),
+      ]),
+    );
     await page.click(`#api-keys-table tr[data-id="${record!.id}"] button:has-text('Revoke')`);
     await page.waitForSelector(`#api-keys-table tr[data-id="${record!.id}"] .revoked:not(:empty)`);
     await until("revoked key refused", async () => (await post("/events", { event: "ping", to: ["k1"], channels: ["email"], title: "hi" }, key)).status === 401, 10_000);

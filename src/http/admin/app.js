@@ -105,10 +105,12 @@ function actionForm(id, result, action, ...children) {
 }
 
 /** A button running `action`, then `after`; a refusal is shown in `status`. */
-function actionButton(label, status, action, after) {
+/** A button that runs `action`, then `after`; with `question`, only once the operator confirms it. */
+function actionButton(label, status, action, after, question) {
   return h("button", {
     type: "button",
     onclick: async () => {
+      if (question && !window.confirm(question)) return;
       try {
         await action();
         await after();
@@ -338,7 +340,9 @@ async function renderCampaigns() {
       const actions = [];
       if (c.status === "active") actions.push(act("Pause", "pause"));
       if (c.status === "paused") actions.push(act("Resume", "resume"));
-      if (c.status === "active" || c.status === "paused") actions.push(act("Cancel", "cancel"));
+      if (c.status === "active" || c.status === "paused") {
+        actions.push(actionButton("Cancel", status, () => api("POST", `/campaigns/${c.id}/cancel`), table.reload, `Cancel the campaign "${c.name}"? Deliveries not yet sent are skipped; this cannot be undone.`));
+      }
       return h("tr", { "data-id": c.id },
         h("td", {}, c.name),
         h("td", { class: "status" }, c.status),
@@ -444,7 +448,7 @@ async function renderRules() {
         h("td", {},
           h("button", { type: "button", onclick: () => editRule(r) }, "Edit"),
           " ",
-          actionButton("Delete", status, () => api("DELETE", `/rules/${encodeURIComponent(r.event)}`), table.reload),
+          actionButton("Delete", status, () => api("DELETE", `/rules/${encodeURIComponent(r.event)}`), table.reload, `Delete the rule for ${r.event}?`),
         ),
       ),
     empty: "No event rules yet.",
@@ -609,7 +613,7 @@ async function showMessage(detail, id, refreshList) {
           ? actionButton("Cancel", result, () => api("DELETE", `/notifications/${encodeURIComponent(n.id)}`), async () => {
               await showMessage(detail, n.id, refreshList);
               await refreshList();
-            })
+            }, "Cancel this notification? Nothing more is sent for it.")
           : "",
         result,
       ),
@@ -649,7 +653,7 @@ async function renderUsers() {
         h("td", {},
           h("button", { type: "button", onclick: () => editUser(editor, table.reload, u) }, "Edit"),
           " ",
-          actionButton("Delete", status, () => api("DELETE", `/users/${encodeURIComponent(u.id)}`), table.reload),
+          actionButton("Delete", status, () => api("DELETE", `/users/${encodeURIComponent(u.id)}`), table.reload, `Delete the user ${u.id}?`),
         ),
       ),
     empty: "No users yet.",
@@ -788,7 +792,7 @@ async function renderApiKeys() {
         h("td", {}, k.created_at),
         h("td", {}, k.last_used_at ?? "never"),
         h("td", { class: "revoked" }, k.revoked_at ?? ""),
-        h("td", {}, k.revoked_at ? "" : actionButton("Revoke", status, () => api("DELETE", `/api-keys/${k.id}`), table.reload)),
+        h("td", {}, k.revoked_at ? "" : actionButton("Revoke", status, () => api("DELETE", `/api-keys/${k.id}`), table.reload, `Revoke the key "${k.name}"? Services using it are refused from now on.`)),
       ),
     empty: "No API keys yet.",
     status,
