@@ -71,7 +71,9 @@ async function spawnNotify(role: string, env: Record<string, string>, opts: { re
   // NOTIFY_BENCH_EXEC="bun --cpu-prof-md --cpu-prof-dir=/tmp/prof src/main.ts" profiles a bench's notify from source.
   const exec = process.env.NOTIFY_BENCH_EXEC?.split(" ").filter(Boolean) ?? [BINARY];
   const proc = Bun.spawn([...exec, `--role=${role}`], {
-    env: { PATH: process.env.PATH ?? "", NOTIFY_LOG_LEVEL: "info", NOTIFY_HTTP_HOST: "127.0.0.1", ...env, [portVar]: String(port) },
+    // Every listener on a port of its own: a fixed default (gRPC 50051, admin 9090) would collide
+    // with another notify on this machine (a parallel test run, a developer's instance).
+    env: { PATH: process.env.PATH ?? "", NOTIFY_LOG_LEVEL: "info", NOTIFY_HTTP_HOST: "127.0.0.1", NOTIFY_GRPC_PORT: "0", NOTIFY_ADMIN_PORT: "0", ...env, [portVar]: String(port) },
     stdout: "pipe",
     stderr: "pipe",
   });
