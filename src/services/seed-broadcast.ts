@@ -1,10 +1,10 @@
 /**
  * The seed system's AMQP shape (SPEC 3.7): `{"title","body","sender":"telegram"}` published to
- * notify.events. It names no recipient: the seed sent it to everyone on that channel. notify takes
- * it as what it is, a broadcast: a one-off campaign to all users on the `sender` channel, sent now
- * by the scheduler like any campaign (ledger per recipient, resumable, cancellable, in the admin
- * panel), rendered by the template `seed-broadcast` (`{{ title }}` and `{{ body }}`). That template
- * is created on first use and is the operator's to restyle.
+ * notify.events. It names no recipient, only a channel, so notify takes it as a broadcast: a
+ * one-off campaign to all users on the `sender` channel, sent now by the scheduler like any
+ * campaign (ledger per recipient, resumable, cancellable, in the admin panel), rendered by the
+ * template `seed-broadcast` (`{{ title }}` and `{{ body }}`). That template is created on first use
+ * and is the operator's to restyle.
  *
  * Taken once per message: the campaign id is derived from the message's message_id (or, without
  * one, from its body), so a redelivery or the producer's retry of the same message creates nothing
