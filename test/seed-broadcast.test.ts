@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import { EXCHANGES } from "../src/mq/topology.ts";
+import { startAuditRole } from "../src/roles/audit.ts";
 import { ROLE_STARTERS } from "../src/roles/registry.ts";
 import { startScheduler } from "../src/roles/scheduler.ts";
 import { seedCampaignId, SEED_TEMPLATE } from "../src/services/seed-broadcast.ts";
@@ -15,6 +16,7 @@ import { haveServices, waitFor } from "./support/services.ts";
 describe.skipIf(!(await haveServices))("seed broadcast over AMQP", () => {
   let h: Harness;
   let stopScheduler: () => Promise<void>;
+  let stopAudit: () => Promise<void>;
   let raw: AMQPClient;
   const publish = async (body: unknown, messageId?: string) => {
     const ch = await raw.channel();
@@ -29,6 +31,7 @@ describe.skipIf(!(await haveServices))("seed broadcast over AMQP", () => {
   beforeAll(async () => {
     h = await createHarness({ env: { NOTIFY_SCHEDULER_TICK_MS: "50", NOTIFY_ROLE: "gateway,worker,scheduler" }, ext: (app) => ROLE_STARTERS.gatewayExtensions!(app) });
     stopScheduler = await startScheduler(h.app, { leaseMs: 2_000 });
+    stopAudit = await startAuditRole(h.app);
     for (const id of ["sb1", "sb2"]) await h.request(`/api/v1/users/${id}`, { method: "PUT", json: { email: `${id}@example.com`, name: id } });
     await h.request("/api/v1/users/sb3", { method: "PUT", json: { name: "no address" } });
     raw = new AMQPClient(h.app.config.amqpUrl!);
@@ -37,6 +40,7 @@ describe.skipIf(!(await haveServices))("seed broadcast over AMQP", () => {
   afterAll(async () => {
     await raw?.close().catch(() => {});
     await stopScheduler?.();
+    await stopAudit?.();
     await h?.close();
   });
 
@@ -63,6 +67,14 @@ describe.skipIf(!(await haveServices))("seed broadcast over AMQP", () => {
     expect(run).toMatchObject({ targeted: 3, sent: 2, skipped: 1, pending: 0 });
     expect(mailsTo("sb1@example.com")).toHaveLength(1);
     expect(mailsTo("sb2@example.com")).toHaveLength(1);
+
+    // Audited once, as the broker's doing.
+    const audited = await waitFor(async () => {
+      const r = (await (await h.request(`/api/v1/audit?action=campaign.created&target=campaign:${id}`)).json()) as { items: Array<{ actor: unknown }> };
+      return r.items.length ? r.items : undefined;
+    }, { what: "audit record" });
+    expect(audited).toHaveLength(1);
+    expect(audited[0]!.actor).toMatchObject({ type: "system", id: "amqp" });
 
     // The template is the operator's to restyle.
     const t = await h.request(`/api/v1/templates/${SEED_TEMPLATE}`);
