@@ -336,12 +336,12 @@ async function renderCampaigns() {
     headings: ["Name", "Status", "Template", "Schedule", "Next run", ""],
     fetchPage: (cursor) => api("GET", `/campaigns?${query(100, cursor)}`),
     toRow: (c) => {
-      const act = (label, verb) => actionButton(label, status, () => api("POST", `/campaigns/${c.id}/${verb}`), table.reload);
+      const act = (label, verb, question) => actionButton(label, status, () => api("POST", `/campaigns/${c.id}/${verb}`), table.reload, question);
       const actions = [];
       if (c.status === "active") actions.push(act("Pause", "pause"));
       if (c.status === "paused") actions.push(act("Resume", "resume"));
       if (c.status === "active" || c.status === "paused") {
-        actions.push(actionButton("Cancel", status, () => api("POST", `/campaigns/${c.id}/cancel`), table.reload, `Cancel the campaign "${c.name}"? Deliveries not yet sent are skipped; this cannot be undone.`));
+        actions.push(act("Cancel", "cancel", `Cancel the campaign "${c.name}"? Deliveries not yet sent are skipped; this cannot be undone.`));
       }
       return h("tr", { "data-id": c.id },
         h("td", {}, c.name),
