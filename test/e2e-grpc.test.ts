@@ -19,6 +19,7 @@ describe.skipIf(!(await haveServices) || !existsSync(NODE))("compiled binary: gr
   let db: TestDb, vhost: TestVhost, smtp: TestSmtp;
   let env: Record<string, string>;
   let grpcPort: number;
+  let gateway: NotifyProcess;
   const procs: NotifyProcess[] = [];
   beforeAll(async () => {
     await ensureBinary();
@@ -55,7 +56,7 @@ describe.skipIf(!(await haveServices) || !existsSync(NODE))("compiled binary: gr
 
   test("the worker looks recipients up through the backend and retries while it is down", async () => {
     const workerEnv = { ...env, NOTIFY_GRPC_URL: `127.0.0.1:${grpcPort}` };
-    const gateway = await startNotify("gateway", env);
+    gateway = await startNotify("gateway", env);
     const worker = await startNotify("worker", workerEnv);
     procs.push(gateway, worker);
     const base = `http://127.0.0.1:${gateway.port}/api/v1`;
@@ -81,4 +82,22 @@ describe.skipIf(!(await haveServices) || !existsSync(NODE))("compiled binary: gr
     expect(n.deliveries).toHaveLength(1);
     expect(n.deliveries[0].status).toBe("sent");
   }, 90_000);
+
+  test("a user changed through the API is mailed at the new address: the backend's user cache drops the old row", async () => {
+    const base = `http://127.0.0.1:${gateway.port}/api/v1`;
+    const headers = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
+    const send = async () => {
+      const r = await fetch(`${base}/events`, { method: "POST", headers, body: JSON.stringify({ event: "grpc", to: ["g12"], title: "Hi", body: "again", channels: ["email"] }) });
+      expect(r.status).toBe(202);
+      const { id } = (await r.json()) as { id: string };
+      await waitFor(async () => ((await (await fetch(`${base}/notifications/${id}`, { headers })).json()) as { status: string }).status === "delivered", { what: "the notification to be delivered" });
+    };
+    await send(); // the backend now holds g12 in memory
+    expect(smtp.mails.filter((m) => m.to.includes("g12@example.com"))).toHaveLength(1);
+    const put = await fetch(`${base}/users/g12`, { method: "PUT", headers, body: JSON.stringify({ email: "moved12@example.com", name: "G12" }) });
+    expect(put.status).toBe(200);
+    await send();
+    expect(smtp.mails.filter((m) => m.to.includes("moved12@example.com"))).toHaveLength(1);
+    expect(smtp.mails.filter((m) => m.to.includes("g12@example.com"))).toHaveLength(1);
+  }, 60_000);
 });

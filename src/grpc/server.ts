@@ -16,10 +16,15 @@ import { plainFetchJson, type FetchJson } from "./fetch-json.ts";
 import { serverStream, unary, type HandlerDeps } from "./handler.ts";
 import { createHealth } from "./health.ts";
 import { grpcMetrics } from "./metrics.ts";
-import { SERVICE_NAMES, services, type EnrichRequest, type EnrichResponse } from "./proto.ts";
+import { SERVICE_NAMES, services, type EnrichRequest, type EnrichResponse, type GetUsersResponse } from "./proto.ts";
 import { createRendererService, sqlTemplateLoader, type RenderFn, type TemplateLoader } from "./render.ts";
 import { createUsersUpstream } from "./users-upstream.ts";
-import { createUsersService } from "./users-service.ts";
+import { createUsersService, EncodedGetUsers, type SerializeGetUsers } from "./users-service.ts";
+
+/** Entries live at most this long even if PostgreSQL never announced a change to them. */
+export const DEFAULT_USER_CACHE_TTL_MS = 60_000;
+/** ≈ 0.4 KB each: about 100 MB when full. */
+export const DEFAULT_USER_CACHE_MAX = 250_000;
 
 /**
  * Message size limits. Receive: a Resolve with an explicit list of a million ids is ~15 MB.
@@ -59,6 +64,11 @@ export interface GrpcServerOptions {
    * pass the SSRF-safe client from src/net/ once it exists.
    */
   fetchJson?: FetchJson;
+  /**
+   * The in-memory user directory cache (NOTIFY_GRPC_USER_CACHE_TTL_MS). Off in embedded mode, whose
+   * single-process database is read in-process anyway.
+   */
+  userCache?: boolean;
   /** Called for every call refused for its token (the role records it in the audit log). */
   onAuthFailure?: (method: string, reason: string) => void;
 }
@@ -70,6 +80,8 @@ export interface GrpcServer {
   /** Counters for tests and logs (the same figures go to /metrics). */
   stats: { audienceQueries: number; audienceActive: number; upstream?: { requests: number; failures: number; staleServed: number }; enrich: { fetches: number; cacheHits: number; failures: number } };
   health: ReturnType<typeof createHealth>;
+  /** The user cache: entries held, and whether it is in use (PostgreSQL's change announcements proven to arrive). */
+  userCache(): { entries: number; live: boolean };
 }
 
 function credentials(config: Config, log: Logger): grpc.ServerCredentials {
@@ -101,9 +113,20 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const enricher = createEnricher({ fetchJson, baseUrl: config.env.NOTIFY_ENRICH_BASE_URL, log });
   stats.enrich = enricher.stats;
 
-  const cacheTtl = Number(config.env.NOTIFY_GRPC_USER_CACHE_TTL_MS ?? 0);
+  const cacheTtl = opts.userCache === false ? 0 : Number(config.env.NOTIFY_GRPC_USER_CACHE_TTL_MS ?? DEFAULT_USER_CACHE_TTL_MS);
   if (!Number.isInteger(cacheTtl) || cacheTtl < 0) throw new AppError("BAD_REQUEST", "NOTIFY_GRPC_USER_CACHE_TTL_MS must be a whole number of milliseconds");
-  const users = createUsersService({ sql, upstream, cacheTtlMs: cacheTtl });
+  const cacheMax = Number(config.env.NOTIFY_GRPC_USER_CACHE_MAX ?? DEFAULT_USER_CACHE_MAX);
+  if (!Number.isInteger(cacheMax) || cacheMax < 1) throw new AppError("BAD_REQUEST", "NOTIFY_GRPC_USER_CACHE_MAX must be a whole number of at least 1");
+  const defs = services();
+  // GetUsers answers with pre-encoded bytes (users-service.ts); every other answer, and any plain
+  // object, goes through the proto's own encoder.
+  const userDirectory = defs.UserDirectory.service;
+  const serializeGetUsers = userDirectory.GetUsers!.responseSerialize as SerializeGetUsers;
+  const userDirectoryWire: grpc.ServiceDefinition = {
+    ...userDirectory,
+    GetUsers: { ...userDirectory.GetUsers!, responseSerialize: (r: unknown) => (r instanceof EncodedGetUsers ? r.toBuffer() : serializeGetUsers(r as GetUsersResponse)) },
+  };
+  const users = createUsersService({ sql, upstream, serialize: serializeGetUsers, cacheTtlMs: cacheTtl, cacheMaxEntries: cacheMax, log });
   const audience = createAudienceService({
     sql,
     stats,
@@ -122,9 +145,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     },
   });
 
-  const defs = services();
   const server = new grpc.Server(SERVER_CHANNEL_OPTIONS);
-  server.addService(defs.UserDirectory.service, {
+  server.addService(userDirectoryWire, {
     GetUsers: unary("UserDirectory.GetUsers", deps, users.getUsers),
   });
   server.addService(defs.Audience.service, {
@@ -154,9 +176,14 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     port,
     stats,
     health,
+    userCache: () => {
+      const s = users.stats();
+      return { entries: s.cacheEntries, live: s.cacheLive };
+    },
     stop(graceMs = 5000) {
       stopped ??= new Promise<void>((resolve) => {
         health.shutdown();
+        void users.stop();
         const timer = setTimeout(() => {
           log.warn("grpc graceful shutdown timed out; cancelling calls in flight");
           server.forceShutdown();

@@ -1,10 +1,11 @@
 /** UserDirectory.GetUsers: the local directory, filled in from the optional upstream. */
 import { AppError } from "../runtime/errors.ts";
-import { TtlLru } from "./cache.ts";
 import type { Sql } from "../store/db.ts";
 import { createUserRepo, type User } from "../store/users.ts";
 import { userToWire } from "./convert.ts";
 import type { GetUsersRequest, GetUsersResponse } from "./proto.ts";
+import type { Logger } from "../runtime/log.ts";
+import { listenForUserChanges, UserRowCache } from "./user-cache.ts";
 import type { UpstreamUser, UsersUpstream } from "./users-upstream.ts";
 
 /** A worker asks for one message's recipients; 10k keeps a call well under the message size limit. */
@@ -22,43 +23,80 @@ function merge(local: User | undefined, up: UpstreamUser): User {
   return u;
 }
 
+/**
+ * GetUsers' answer as bytes ready for the wire: each user is one encoded `users` element (kept
+ * so in the cache), followed by the encoded id lists. Protobuf allows fields in any order and
+ * repeated elements one by one, so the concatenation is the message. server.ts sends it as is.
+ */
+export class EncodedGetUsers {
+  constructor(readonly chunks: Uint8Array[]) {}
+  toBuffer(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+/** The proto's own encoder of a whole GetUsersResponse (proto-loader's responseSerialize). */
+export type SerializeGetUsers = (r: GetUsersResponse) => Buffer;
+
+interface Entry {
+  expiresAt: number;
+  /** This user as one encoded `users` element. */
+  wire: Uint8Array;
+  /** Kept only when the upstream may have to fill it in (no e-mail or no name here). */
+  user?: User;
+}
+
 export interface UsersServiceOptions {
   sql: Sql;
   upstream?: UsersUpstream;
+  serialize: SerializeGetUsers;
   /**
-   * Serve directory rows from memory for this long (NOTIFY_GRPC_USER_CACHE_TTL_MS; 0, the default,
-   * disables). Trade-off: a user changed or deleted through the API may be seen as before by the
-   * workers for up to this long. Only found users are cached: a new user is visible at once.
+   * Serve directory rows from memory (NOTIFY_GRPC_USER_CACHE_TTL_MS, default 60 s; 0 disables).
+   * Entries are dropped as soon as PostgreSQL announces a change to them (user-cache.ts), and
+   * memory is not used while those announcements are not proven to arrive.
    */
   cacheTtlMs?: number;
   cacheMaxEntries?: number;
+  log: Logger;
 }
 
 export function createUsersService(deps: UsersServiceOptions) {
   const repo = createUserRepo(deps.sql);
   const ttl = deps.cacheTtlMs ?? 0;
-  const cache = ttl > 0 ? new TtlLru<User>(deps.cacheMaxEntries ?? 200_000) : undefined;
+  const cache = ttl > 0 ? new UserRowCache<Entry>(deps.cacheMaxEntries ?? 250_000, ttl) : undefined;
+  const listener = cache ? listenForUserChanges(deps.sql, cache, deps.log) : undefined;
+  const encode = (u: User): Uint8Array => deps.serialize({ users: [userToWire(u)], missing_ids: [], unresolved_ids: [] });
+  const entry = (u: User): Entry => ({ expiresAt: 0, wire: encode(u), user: u.email == null || u.name == null ? u : undefined });
 
-  async function getLocal(ids: string[]): Promise<Map<string, User>> {
-    if (!cache) return repo.getMany(ids);
-    const out = new Map<string, User>();
-    const todo: string[] = [];
-    for (const id of ids) {
-      const hit = cache.get(id);
-      if (hit) out.set(id, hit);
-      else todo.push(id);
-    }
-    if (todo.length) {
-      for (const [id, u] of await repo.getMany(todo)) {
-        cache.set(id, u, ttl);
-        out.set(id, u);
+  /** The local directory's answer for these ids, from memory where it may be used. */
+  async function getLocal(ids: string[]): Promise<Map<string, Entry>> {
+    const out = new Map<string, Entry>();
+    const live = cache && listener!.live;
+    const todo: string[] = live ? [] : ids;
+    if (live) {
+      for (const id of ids) {
+        const hit = cache.get(id);
+        if (hit) out.set(id, hit);
+        else todo.push(id);
       }
+    }
+    if (todo.length === 0) return out;
+    const token = live ? cache.beginRead() : -1;
+    try {
+      const fresh: Array<[string, Entry]> = [];
+      for (const [id, u] of await repo.getMany(todo)) fresh.push([id, entry(u)]);
+      for (const [id, e] of fresh) out.set(id, e);
+      if (live) cache.store(token, fresh);
+    } finally {
+      if (live) cache.endRead(token);
     }
     return out;
   }
 
   return {
-    async getUsers(req: GetUsersRequest, signal: AbortSignal): Promise<GetUsersResponse> {
+    stats: () => ({ cacheEntries: cache?.size ?? 0, cacheLive: listener?.live ?? false }),
+    stop: () => listener?.stop(),
+    async getUsers(req: GetUsersRequest, signal: AbortSignal): Promise<EncodedGetUsers> {
       const ids = [...new Set(req.ids ?? [])];
       if (ids.length === 0) throw new AppError("VALIDATION_FAILED", "ids must not be empty", { details: [{ path: "ids", message: "must not be empty" }] });
       if (ids.length > MAX_IDS_PER_CALL) throw new AppError("VALIDATION_FAILED", `at most ${MAX_IDS_PER_CALL} ids per call`, { details: [{ path: "ids", message: "too many ids" }] });
@@ -66,27 +104,22 @@ export function createUsersService(deps: UsersServiceOptions) {
       if (ids.some((id) => id.includes("\0"))) throw new AppError("VALIDATION_FAILED", "ids may not contain U+0000", { details: [{ path: "ids", message: "contains U+0000" }] });
 
       const local = await getLocal(ids);
-      const users = new Map(local);
+      const chunks: Uint8Array[] = [];
       const missing: string[] = [];
       const unresolved: string[] = [];
-      if (deps.upstream) {
-        // Ask the upstream about ids we lack and about users we know without an address or name
-        // (the seed design: the auth service holds e-mail and full name).
-        const ask = ids.filter((id) => {
-          const u = local.get(id);
-          return !u || u.email == null || u.name == null;
-        });
-        if (ask.length) {
-          const up = await deps.upstream.lookup(ask, signal);
-          for (const id of ask) {
-            const found = up.found.get(id);
-            if (found) users.set(id, merge(local.get(id), found));
-            else if (!local.has(id)) (up.failed.has(id) ? unresolved : missing).push(id);
-          }
-        }
+      // Ask the upstream about ids we lack and about users we know without an address or name
+      // (the seed design: the auth service holds e-mail and full name).
+      const ask = deps.upstream ? ids.filter((id) => { const e = local.get(id); return !e || e.user !== undefined; }) : [];
+      const up = ask.length ? await deps.upstream!.lookup(ask, signal) : undefined;
+      for (const id of ids) {
+        const e = local.get(id);
+        const found = up?.found.get(id);
+        if (found) chunks.push(encode(merge(e?.user, found)));
+        else if (e) chunks.push(e.wire);
+        else (up?.failed.has(id) ? unresolved : missing).push(id);
       }
-      for (const id of ids) if (!users.has(id) && !unresolved.includes(id) && !missing.includes(id)) missing.push(id);
-      return { users: [...users.values()].map(userToWire), missing_ids: missing, unresolved_ids: unresolved };
+      if (missing.length || unresolved.length) chunks.push(deps.serialize({ users: [], missing_ids: missing, unresolved_ids: unresolved }));
+      return new EncodedGetUsers(chunks);
     },
   };
 }

@@ -24,6 +24,7 @@ export async function startGrpcBackend(app: App): Promise<() => Promise<void>> {
     config: app.config,
     log: app.log,
     sql: app.sql,
+    userCache: app.mode.database !== "embedded",
     render,
     loadTemplate: (key) => app.repos.templates.get(key),
     fetchJson: createSafeFetchJson(app.config.env),

@@ -9,6 +9,7 @@ import m0003 from "../../migrations/0003_audit.sql" with { type: "text" };
 import m0004 from "../../migrations/0004_inbox.sql" with { type: "text" };
 import m0006 from "../../migrations/0006_campaigns.sql" with { type: "text" };
 import m0008 from "../../migrations/0008_embedded_queue.sql" with { type: "text" };
+import m0009 from "../../migrations/0009_users_changed.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -23,4 +24,5 @@ export const MIGRATIONS: Migration[] = [
   { version: 4, name: "0004_inbox", sql: m0004 },
   { version: 6, name: "0006_campaigns", sql: m0006 },
   { version: 8, name: "0008_embedded_queue", sql: m0008 },
+  { version: 9, name: "0009_users_changed", sql: m0009 },
 ];
