@@ -3,7 +3,7 @@ import { AppError } from "../runtime/errors.ts";
 import type { Sql } from "../store/db.ts";
 import { createUserRepo, type User } from "../store/users.ts";
 import { userToWire } from "./convert.ts";
-import type { GetUsersRequest, GetUsersResponse } from "./proto.ts";
+import type { GetUsersRequest, GetUsersResponse, UserMessage } from "./proto.ts";
 import type { Logger } from "../runtime/log.ts";
 import { listenForUserChanges, UserRowCache } from "./user-cache.ts";
 import type { UpstreamUser, UsersUpstream } from "./users-upstream.ts";
@@ -38,13 +38,16 @@ export class EncodedGetUsers {
 /** The proto's own encoder of a whole GetUsersResponse (proto-loader's responseSerialize). */
 export type SerializeGetUsers = (r: GetUsersResponse) => Buffer;
 
+/** A user as the local directory has it: encoded when cached, else as read. */
 interface Entry {
   expiresAt: number;
-  /** This user as one encoded `users` element. */
-  wire: Uint8Array;
-  /** Kept only when the upstream may have to fill it in (no e-mail or no name here). */
+  /** This user as one encoded `users` element (cached entries). */
+  wire?: Uint8Array;
+  /** The row: always when not cached; in the cache only when the upstream may have to fill it in. */
   user?: User;
 }
+
+const lacksContact = (u: User) => u.email == null || u.name == null;
 
 export interface UsersServiceOptions {
   sql: Sql;
@@ -66,7 +69,7 @@ export function createUsersService(deps: UsersServiceOptions) {
   const cache = ttl > 0 ? new UserRowCache<Entry>(deps.cacheMaxEntries ?? 250_000, ttl) : undefined;
   const listener = cache ? listenForUserChanges(deps.sql, cache, deps.log) : undefined;
   const encode = (u: User): Uint8Array => deps.serialize({ users: [userToWire(u)], missing_ids: [], unresolved_ids: [] });
-  const entry = (u: User): Entry => ({ expiresAt: 0, wire: encode(u), user: u.email == null || u.name == null ? u : undefined });
+  const cachedEntry = (u: User): Entry => ({ expiresAt: 0, wire: encode(u), user: lacksContact(u) ? u : undefined });
 
   /** The local directory's answer for these ids, from memory where it may be used. */
   async function getLocal(ids: string[]): Promise<Map<string, Entry>> {
@@ -84,7 +87,8 @@ export function createUsersService(deps: UsersServiceOptions) {
     const token = live ? cache.beginRead() : -1;
     try {
       const fresh: Array<[string, Entry]> = [];
-      for (const [id, u] of await repo.getMany(todo)) fresh.push([id, entry(u)]);
+      // Encoded one by one only when they will be kept; otherwise with the rest of the answer.
+      for (const [id, u] of await repo.getMany(todo)) fresh.push([id, live ? cachedEntry(u) : { expiresAt: 0, user: u }]);
       for (const [id, e] of fresh) out.set(id, e);
       if (live) cache.store(token, fresh);
     } finally {
@@ -105,20 +109,22 @@ export function createUsersService(deps: UsersServiceOptions) {
 
       const local = await getLocal(ids);
       const chunks: Uint8Array[] = [];
+      const plain: UserMessage[] = [];
       const missing: string[] = [];
       const unresolved: string[] = [];
       // Ask the upstream about ids we lack and about users we know without an address or name
       // (the seed design: the auth service holds e-mail and full name).
-      const ask = deps.upstream ? ids.filter((id) => { const e = local.get(id); return !e || e.user !== undefined; }) : [];
+      const ask = deps.upstream ? ids.filter((id) => { const e = local.get(id); return !e || (e.user !== undefined && lacksContact(e.user)); }) : [];
       const up = ask.length ? await deps.upstream!.lookup(ask, signal) : undefined;
       for (const id of ids) {
         const e = local.get(id);
         const found = up?.found.get(id);
-        if (found) chunks.push(encode(merge(e?.user, found)));
-        else if (e) chunks.push(e.wire);
+        if (found) plain.push(userToWire(merge(e?.user, found)));
+        else if (e?.wire) chunks.push(e.wire);
+        else if (e?.user) plain.push(userToWire(e.user));
         else (up?.failed.has(id) ? unresolved : missing).push(id);
       }
-      if (missing.length || unresolved.length) chunks.push(deps.serialize({ users: [], missing_ids: missing, unresolved_ids: unresolved }));
+      if (plain.length || missing.length || unresolved.length) chunks.push(deps.serialize({ users: plain, missing_ids: missing, unresolved_ids: unresolved }));
       return new EncodedGetUsers(chunks);
     },
   };
