@@ -1,11 +1,11 @@
 /**
  * gRPC backend bench (issue 5 targets):
  *   - UserDirectory.GetUsers, 100 ids per call, one client process, 16 calls in flight: calls/s,
- *     p50/p99 — our backend as shipped (user cache on), the same backend with the cache off, and
- *     the same GetUsers under Node (no cache) in the same run;
+ *     p50/p99 — the compiled backend as shipped (user cache on) and the same server code under
+ *     Node, then both with the cache off, in the same run;
  *   - Audience.Resolve of 200k users: users/s and the server's RSS before/after.
- * Servers run in their own processes: the compiled dist/notify --role=grpc-backend, and Node; the
- * client is this process.
+ * Servers run in their own processes: the compiled dist/notify --role=grpc-backend, and our server
+ * bundled for Node (.bench/grpc-server-node.mjs, built by this script); the client is this process.
  *
  *   node_modules/.bin/bun bench/grpc.ts [--seconds=5] [--concurrency=64]
  * The machine is shared with RabbitMQ and PostgreSQL (SPEC 7: all services co-located); figures move
@@ -114,37 +114,43 @@ try {
   await db.sql`ANALYZE users`;
   console.log(`gRPC bench: ${USERS} users, ${SECONDS}s per run, concurrency ${CONCURRENCY}, Bun ${Bun.version}`);
 
-  // The compiled binary's grpc-backend role as it ships: user rows kept in memory, dropped when
-  // PostgreSQL announces a change. Then the same role reading PostgreSQL on every call
-  // (NOTIFY_GRPC_USER_CACHE_TTL_MS=0) and the same GetUsers under Node (which has no cache): the
-  // like-for-like pair.
+  // The compiled binary's grpc-backend role as it ships (user rows kept in memory, dropped when
+  // PostgreSQL announces a change), and the very same server code under Node: test/support/
+  // grpc-server.ts (startGrpcServer from src/grpc) bundled by `bun build --target=node`. Each with
+  // the cache on and off (NOTIFY_GRPC_USER_CACHE_TTL_MS=0).
   await ensureBinary();
+  const nodeBundle = join(import.meta.dir, "../.bench/grpc-server-node.mjs");
+  const built = await Bun.build({ entrypoints: [join(import.meta.dir, "../test/support/grpc-server.ts")], target: "node", format: "esm", outdir: join(import.meta.dir, "../.bench"), naming: "grpc-server-node.mjs" });
+  if (!built.success) throw new Error(`bundling the server for Node failed: ${built.logs.join("\n")}`);
   const bun = await spawnBinary(db.url, vhost.url, {});
   const uncached = await spawnBinary(db.url, vhost.url, { NOTIFY_GRPC_USER_CACHE_TTL_MS: "0" });
-  const node = await spawnServer([NODE, join(import.meta.dir, "grpc-node-server.mjs")], db.url);
+  const node = await spawnServer([NODE, nodeBundle], db.url);
+  const nodeUncached = await spawnServer([NODE, nodeBundle], db.url, { NOTIFY_GRPC_USER_CACHE_TTL_MS: "0" });
+  const servers = [bun, uncached, node, nodeUncached];
   try {
     const rssCold = rssOf(bun.child.pid);
     const rBun = await benchGetUsers(bun.port, "bun");
     const rssWarm = rssOf(bun.child.pid);
     console.log(`  bun backend RSS ${rssCold.toFixed(1)} → ${rssWarm.toFixed(1)} MB with the user cache filled`);
+    const rNode = await benchGetUsers(node.port, "node");
     const rUncached = await benchGetUsers(uncached.port, "bun, no cache");
-    const rNode = await benchGetUsers(node.port, "node, no cache");
+    const rNodeUncached = await benchGetUsers(nodeUncached.port, "node, no cache");
     // Resolve does not touch the user cache; it runs on the backend without one, so the RSS it
     // reports is what streaming 200k users holds, not the cache filled by the GetUsers run.
     const resolve = await benchResolve(uncached.port, uncached.child.pid);
     const ratio = rBun.calls_per_s / rNode.calls_per_s;
-    const ratioLike = rUncached.calls_per_s / rNode.calls_per_s;
-    console.log(`ratio bun/node (GetUsers calls/s): ${ratio.toFixed(2)} as shipped; ${ratioLike.toFixed(2)} both without cache`);
+    const ratioUncached = rUncached.calls_per_s / rNodeUncached.calls_per_s;
+    console.log(`ratio bun/node (GetUsers calls/s): ${ratio.toFixed(2)} with the cache, ${ratioUncached.toFixed(2)} without`);
     const targets = {
       getusers_calls_per_s: rBun.calls_per_s >= 2000,
       getusers_p99_ms: rBun.p99_ms <= 20,
       resolve_users_per_s: resolve.users_per_s >= 100_000,
     };
-    console.log(JSON.stringify({ bench: "grpc", getUsers: { bun: rBun, bun_rss_mb: { cold: +rssCold.toFixed(1), warm: +rssWarm.toFixed(1) }, bun_no_cache: rUncached, node: rNode, ratio: +ratio.toFixed(2), ratio_no_cache: +ratioLike.toFixed(2) }, resolve, targets }));
+    console.log(JSON.stringify({ bench: "grpc", getUsers: { bun: rBun, bun_rss_mb: { cold: +rssCold.toFixed(1), warm: +rssWarm.toFixed(1) }, node: rNode, bun_no_cache: rUncached, node_no_cache: rNodeUncached, ratio: +ratio.toFixed(2), ratio_no_cache: +ratioUncached.toFixed(2) }, resolve, targets }));
     console.log(`targets: ≥2000 calls/s ${targets.getusers_calls_per_s ? "ok" : "MISSED"}; p99 ≤20 ms ${targets.getusers_p99_ms ? "ok" : "MISSED"}; ≥100k users/s ${targets.resolve_users_per_s ? "ok" : "MISSED"}`);
   } finally {
-    for (const s of [bun, uncached, node]) s.child.kill("SIGTERM");
-    await Promise.all([bun.child.exited, uncached.child.exited, node.child.exited]);
+    for (const s of servers) s.child.kill("SIGTERM");
+    await Promise.all(servers.map((s) => s.child.exited));
   }
 } finally {
   await Promise.all([db.drop(), vhost.drop()]);

@@ -9,6 +9,7 @@
  * Eviction is first in, first out: a hit costs one Map lookup (the strict LRU's delete-and-reinsert
  * on every read was 15 % of a GetUsers call in the profile), and the TTL already renews entries.
  */
+import { randomUUID } from "node:crypto";
 import type { Logger } from "../runtime/log.ts";
 import type { Sql } from "../store/db.ts";
 
@@ -126,7 +127,7 @@ export interface UsersChangedListener {
  * again (postgres.js re-listens after a lost connection but gives up if the database is down then).
  */
 export function listenForUserChanges(sql: Sql, cache: Pick<UserRowCache<Expiring>, "invalidate" | "clear">, log: Logger, now: () => number = Date.now): UsersChangedListener {
-  const token = `ping:${Bun.randomUUIDv7()}:`;
+  const token = `ping:${randomUUID()}:`;
   let lastPing = -Infinity;
   let sent = 0;
   let stopped = false;
