@@ -176,10 +176,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     port,
     stats,
     health,
-    userCache: () => {
-      const s = users.stats();
-      return { entries: s.cacheEntries, live: s.cacheLive };
-    },
+    userCache: users.cacheStats,
     stop(graceMs = 5000) {
       stopped ??= new Promise<void>((resolve) => {
         health.shutdown();

@@ -54,7 +54,7 @@ export class UserRowCache<T extends Expiring> {
     return token;
   }
 
-  /** Stores rows read since beginRead(token), except ids changed meanwhile (they may be stale). */
+  /** Ends the read: stores what it found, except ids changed meanwhile (they may be stale). */
   store(token: number, rows: Iterable<[string, T]>): void {
     const since = this.reads.get(token);
     if (since === undefined) return;

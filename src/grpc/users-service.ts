@@ -85,20 +85,23 @@ export function createUsersService(deps: UsersServiceOptions) {
     }
     if (todo.length === 0) return out;
     const token = live ? cache.beginRead() : -1;
+    let rows: Map<string, User>;
     try {
-      const fresh: Array<[string, Entry]> = [];
-      // Encoded one by one only when they will be kept; otherwise with the rest of the answer.
-      for (const [id, u] of await repo.getMany(todo)) fresh.push([id, live ? cachedEntry(u) : { expiresAt: 0, user: u }]);
-      for (const [id, e] of fresh) out.set(id, e);
-      if (live) cache.store(token, fresh);
-    } finally {
+      rows = await repo.getMany(todo);
+    } catch (err) {
       if (live) cache.endRead(token);
+      throw err;
     }
+    const fresh: Array<[string, Entry]> = [];
+    // Encoded one by one only when they will be kept; otherwise with the rest of the answer.
+    for (const [id, u] of rows) fresh.push([id, live ? cachedEntry(u) : { expiresAt: 0, user: u }]);
+    for (const [id, e] of fresh) out.set(id, e);
+    if (live) cache.store(token, fresh); // ends the read
     return out;
   }
 
   return {
-    stats: () => ({ cacheEntries: cache?.size ?? 0, cacheLive: listener?.live ?? false }),
+    cacheStats: () => ({ entries: cache?.size ?? 0, live: listener?.live ?? false }),
     stop: () => listener?.stop(),
     async getUsers(req: GetUsersRequest, signal: AbortSignal): Promise<EncodedGetUsers> {
       const ids = [...new Set(req.ids ?? [])];
