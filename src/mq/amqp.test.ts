@@ -143,6 +143,42 @@ describe.skipIf(!(await haveServices))("amqp queue", () => {
     expect(seen.has(bad)).toBe(false);
   });
 
+  test("acks sent together never cover a delivery still being handled or one requeued", async () => {
+    const prefix = uid("acks");
+    const seen = new Map<string, number>();
+    const held: Array<() => void> = [];
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const TOTAL = 300;
+    await consume(
+      "deliveries",
+      async (m) => {
+        if (!m.messageId?.startsWith(prefix)) return ack;
+        const n = Number(m.messageId.slice(prefix.length + 1));
+        seen.set(m.messageId, (seen.get(m.messageId) ?? 0) + 1);
+        // Every tenth fails once (requeued), every tenth+5 finishes only after all the others:
+        // the acks of their neighbours leave as multiple acks around them.
+        if (n % 10 === 3 && m.redeliveries === 0) throw new Error("requeue me");
+        if (n % 10 === 5) await new Promise<void>((r) => held.push(r)).then(() => released);
+        return ack;
+      },
+      { prefetch: 50 },
+    );
+    await mq.publish("deliveries", Array.from({ length: TOTAL }, (_, i) => ({ body: { i }, messageId: `${prefix}-${i}` })));
+    await waitFor(() => seen.size === TOTAL && held.length === TOTAL / 10, { what: "every message delivered, the held ones waiting" });
+    // Only the held ones are unacknowledged: nothing acked them along with their neighbours.
+    const counts = async () => {
+      const row = (await rabbitmqctl("list_queues", "-p", vhost.name, "name", "messages_ready", "messages_unacknowledged")).split("\n").find((l) => l.startsWith(`${WORK_QUEUES.deliveries.name}\t`));
+      return row?.split("\t").slice(1).map(Number);
+    };
+    await waitFor(async () => (await counts())?.join() === `0,${TOTAL / 10}`, { what: "only the held deliveries unacknowledged" });
+    release();
+    held.forEach((r) => r());
+    await waitFor(async () => (await counts())?.join() === "0,0", { what: "everything acknowledged" });
+    for (const [id, times] of seen) expect([id, times]).toEqual([id, Number(id.slice(prefix.length + 1)) % 10 === 3 ? 2 : 1]);
+    expect(lines.some((l) => l.msg.includes("consumer cancelled") || l.msg === "amqp connection lost; reconnecting")).toBe(false);
+  });
+
   test("broker drops every connection mid-stream: publishers and consumers recover, nothing confirmed is lost", async () => {
     const consumed = new Set<string>();
     const prefix = uid("chaos");

@@ -515,6 +515,8 @@ abstract class Runner implements Consumer {
   private stopped?: Promise<void>;
   private retryTimer?: ReturnType<typeof setTimeout>;
   private readonly inflight = new Set<Promise<void>>();
+  /** The current channel's unsettled deliveries; a reconnect starts a new one. */
+  private acks?: AckBatch;
 
   constructor(
     protected readonly owner: AmqpQueue,
@@ -574,6 +576,8 @@ abstract class Runner implements Consumer {
   }
 
   private dispatch(msg: AMQPMessage): void {
+    if (this.acks?.channel !== msg.channel) this.acks = new AckBatch(msg.channel);
+    this.acks.delivered(msg.deliveryTag);
     const p: Promise<void> = this.handle(msg)
       .catch((err: unknown) => this.log.error("amqp delivery bookkeeping failed", { err }))
       .finally(() => this.inflight.delete(p));
@@ -591,6 +595,17 @@ abstract class Runner implements Consumer {
       this.owner.forget(this);
     })();
     return this.stopped;
+  }
+
+  /** Acknowledges at the end of this event-loop turn, together with the turn's other acks (AckBatch). */
+  protected ack(msg: AMQPMessage): Promise<void> {
+    return this.acks?.channel === msg.channel ? this.acks.ack(msg.deliveryTag) : msg.ack();
+  }
+
+  /** Requeues (or, requeue false, dead-letters) at once; the tag leaves the ack batch first. */
+  protected nack(msg: AMQPMessage, requeue: boolean): Promise<void> {
+    if (this.acks?.channel === msg.channel) this.acks.settledElsewhere(msg.deliveryTag);
+    return msg.nack(requeue);
   }
 
   /** Ack/nack failures mean the channel is gone: the broker redelivers the message, nothing to do. */
@@ -643,17 +658,17 @@ class WorkRunner extends Runner {
     } catch (err) {
       // Requeued: the quorum queue counts it, and past x-delivery-limit dead-letters it to notify.dead.
       this.log.warn("amqp handler failed; requeueing", { message_id: msg.properties.messageId, redeliveries, err });
-      return this.settle(() => msg.nack(true), "nack", msg);
+      return this.settle(() => this.nack(msg, true), "nack", msg);
     }
     return this.outcome(msg, routingKey, headers, outcome);
   }
 
   private async outcome(msg: AMQPMessage, routingKey: string, headers: NonNullable<AMQPProperties["headers"]>, outcome: Outcome): Promise<void> {
-    if (outcome.type === "ack") return this.settle(() => msg.ack(), "ack", msg);
+    if (outcome.type === "ack") return this.settle(() => this.ack(msg), "ack", msg);
     if (outcome.type === "dead" && this.queue === "dead-letters") {
       // Dead-lettering a dead letter would loop through notify.dead back into this queue.
       this.log.warn("amqp dead letter discarded by its handler", { message_id: msg.properties.messageId, reason: outcome.reason });
-      return this.settle(() => msg.ack(), "ack", msg);
+      return this.settle(() => this.ack(msg), "ack", msg);
     }
     const spec = WORK_QUEUES[this.queue];
     const copy: NonNullable<AMQPProperties["headers"]> = {};
@@ -686,14 +701,14 @@ class WorkRunner extends Runner {
       await this.owner.republish(exchange, key, msg, props);
     } catch (err) {
       this.log.warn(`amqp ${outcome.type} publish failed; requeueing`, { message_id: props.messageId, err: message(err) });
-      return this.settle(() => msg.nack(true), "nack", msg);
+      return this.settle(() => this.nack(msg, true), "nack", msg);
     }
     this.log.debug(`amqp message ${outcome.type === "retry" ? "scheduled for retry" : "dead-lettered"}`, {
       message_id: props.messageId,
       reason: outcome.reason,
       via: key,
     });
-    return this.settle(() => msg.ack(), "ack", msg);
+    return this.settle(() => this.ack(msg), "ack", msg);
   }
 }
 
@@ -726,7 +741,80 @@ class BroadcastRunner extends Runner {
       // Broadcasts are best effort: a failure is logged, never redelivered.
       this.log.warn("amqp realtime handler failed", { message_id: msg.properties.messageId, err });
     }
-    return this.settle(() => msg.ack(), "ack", msg);
+    return this.settle(() => this.ack(msg), "ack", msg);
+  }
+}
+
+/**
+ * The acks of one channel, sent together. A quorum queue writes every ack to its log as a command
+ * of its own, and each ack frame is a socket write on both sides; under load most deliveries finish
+ * in the same event-loop turn as others (their bookkeeping shares one statement), so the acks of a
+ * turn leave at its end: one `multiple` ack for the run of finished tags with nothing unsettled
+ * below it, and single acks for finished tags above an unfinished one. A multiple ack never covers
+ * a delivery still being handled or one settled otherwise (a nack), because the run stops at the
+ * first tag that is not finished. The delay is one turn of the loop, no timer.
+ */
+export class AckBatch {
+  /** Delivered and not yet acked or nacked, in delivery (= tag) order. */
+  private readonly unsettled = new Set<number>();
+  private readonly finished = new Set<number>();
+  private waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  private scheduled = false;
+
+  constructor(readonly channel: Pick<AMQPChannel, "basicAck">) {}
+
+  delivered(tag: number): void {
+    this.unsettled.add(tag);
+  }
+
+  /** A nack (sent at once by the caller): the tag must not be covered by a later multiple ack. */
+  settledElsewhere(tag: number): void {
+    this.unsettled.delete(tag);
+    this.finished.delete(tag);
+  }
+
+  ack(tag: number): Promise<void> {
+    this.finished.add(tag);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const waiters = this.waiters;
+    this.waiters = [];
+    const sends: Promise<void>[] = [];
+    try {
+      let upTo = -1;
+      let run = 0;
+      for (const tag of this.unsettled) {
+        if (!this.finished.has(tag)) break;
+        upTo = tag;
+        run++;
+      }
+      if (upTo >= 0) {
+        for (const tag of this.unsettled) {
+          if (tag > upTo) break;
+          this.unsettled.delete(tag);
+          this.finished.delete(tag);
+        }
+        sends.push(this.channel.basicAck(upTo, run > 1));
+      }
+      for (const tag of this.finished) {
+        this.unsettled.delete(tag);
+        sends.push(this.channel.basicAck(tag, false));
+      }
+      this.finished.clear();
+    } catch (err) {
+      sends.push(Promise.reject(err));
+    }
+    Promise.all(sends).then(
+      () => waiters.forEach((w) => w.resolve()),
+      (err: unknown) => waiters.forEach((w) => w.reject(err)),
+    );
   }
 }
 
