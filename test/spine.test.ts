@@ -119,6 +119,32 @@ describe.skipIf(!(await haveServices))("spine: event → e-mail", () => {
     expect(after[0]!.n).toBe(before[0]!.n);
   });
 
+  test("a body over NOTIFY_MAX_BODY_BYTES is 413 PAYLOAD_TOO_LARGE, declared or streamed, and stores nothing", async () => {
+    const before = await h.db.sql`SELECT count(*)::int AS n FROM notifications`;
+    const big = JSON.stringify({ event: "x", to: ["u1"], template: "welcome", channels: ["email"], data: { pad: "x".repeat(h.app.config.maxBodyBytes) } });
+    const declared = await h.request("/api/v1/events", { method: "POST", body: big, headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(big)) } });
+    const chunks = new TextEncoder().encode(big);
+    const streamed = await h.request("/api/v1/events", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new ReadableStream({
+        start(c) {
+          for (let i = 0; i < chunks.length; i += 65_536) c.enqueue(chunks.subarray(i, i + 65_536));
+          c.close();
+        },
+      }),
+    });
+    for (const res of [declared, streamed]) {
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as any).error.code).toBe("PAYLOAD_TOO_LARGE");
+    }
+    // Just under the limit is read and judged on its content.
+    const small = await h.request("/api/v1/events", { method: "POST", body: "{}", headers: { "content-type": "application/json", "content-length": "2" } });
+    expect(small.status).toBe(422);
+    const after = await h.db.sql`SELECT count(*)::int AS n FROM notifications`;
+    expect(after[0]!.n).toBe(before[0]!.n);
+  });
+
   test("a cursor this API did not hand out is 422 naming `cursor`, not a failed query", async () => {
     const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64url");
     for (const path of [`/api/v1/api-keys?cursor=${b64("not-a-uuid")}`, `/api/v1/dead-letters?cursor=${b64("x")}`, `/api/v1/users?cursor=${b64("a\u0000b")}`]) {
