@@ -11,6 +11,7 @@
  * database and vhost per phase, removed afterwards.
  */
 import nodemailer from "nodemailer";
+import { DEFAULT_SMTP_POOL } from "../src/channels/email.ts";
 import { measureRawPublishRate } from "./amqp-publish.ts";
 import { ensureBinary, startNotify, type NotifyProcess } from "../test/support/binary.ts";
 import { createTestDb, createTestVhost } from "../test/support/services.ts";
@@ -133,8 +134,8 @@ async function paced(base: string, headers: Record<string, string>, rate: number
   return { latencies, sentAt, errors, total };
 }
 
-async function rawSmtpRate(port: number, seconds: number, sink: Sink): Promise<number> {
-  const transport = nodemailer.createTransport({ pool: true, maxConnections: 5, maxMessages: 1000, host: "127.0.0.1", port, secure: false, ignoreTLS: true });
+async function rawSmtpRate(port: number, seconds: number, connections: number): Promise<number> {
+  const transport = nodemailer.createTransport({ pool: true, maxConnections: connections, maxMessages: 1000, host: "127.0.0.1", port, secure: false, ignoreTLS: true });
   let sent = 0;
   const end = performance.now() + seconds * 1000;
   const started = performance.now();
@@ -147,7 +148,6 @@ async function rawSmtpRate(port: number, seconds: number, sink: Sink): Promise<n
     }),
   );
   transport.close();
-  void sink;
   return sent / ((performance.now() - started) / 1000);
 }
 
@@ -185,10 +185,15 @@ async function main() {
 
   // 2. End to end by e-mail.
   const sink = await startSink();
-  const rawSmtp = await rawSmtpRate(sink.port, Math.min(SECONDS, 5), sink);
-  console.log(`raw nodemailer pool → SMTP sink: ${fmt(rawSmtp)} msg/s`);
+  // The limit is the better of nodemailer's default pool (5) and notify's (16), each after a
+  // warm-up of the sink (its first seconds run before the JIT has tiered it up).
+  await rawSmtpRate(sink.port, 2, 5);
+  const rawByPool = { 5: await rawSmtpRate(sink.port, Math.min(SECONDS, 5), 5), [DEFAULT_SMTP_POOL]: await rawSmtpRate(sink.port, Math.min(SECONDS, 5), DEFAULT_SMTP_POOL) };
+  const rawSmtp = Math.max(...Object.values(rawByPool));
+  console.log(`raw nodemailer pool → SMTP sink: ${fmt(rawSmtp)} msg/s (${Object.entries(rawByPool).map(([k, r]) => `${k} connections ${fmt(r)}`).join(", ")})`);
   {
-    const s = await stack({ NOTIFY_SMTP_URL: `smtp://127.0.0.1:${sink.port}?starttls=off`, NOTIFY_WORKER_CONCURRENCY: "64", NOTIFY_SMTP_POOL: "5" });
+    // The worker's own SMTP pool (NOTIFY_SMTP_POOL, default DEFAULT_SMTP_POOL).
+    const s = await stack({ NOTIFY_SMTP_URL: `smtp://127.0.0.1:${sink.port}?starttls=off`, NOTIFY_WORKER_CONCURRENCY: "64" });
     const rss = sampleRss({ gateway: s.gateway.proc.pid, worker: s.worker!.proc.pid });
     // Throughput: post a burst of SECONDS × raw rate events as fast as accepted; delivered/s over the whole drain.
     const n = Math.round(rawSmtp * SECONDS);
@@ -206,7 +211,7 @@ async function main() {
     console.log(`POST → SMTP receipt at half load (${fmt(rawSmtp / 2)}/s): p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms (target p99 ≤ 250 ms), delivered ${got2}/${half.total}`);
     const peak = await rss.stop();
     console.log(`peak RSS: gateway ${peak.gateway} MB, worker ${peak.worker} MB (target ≤ 150 MB each)`);
-    results.email = { raw_smtp_rate: rawSmtp, delivered_rate: deliveredRate, ratio: deliveredRate / rawSmtp, delivered: got, posted: burst.total, half_load: rawSmtp / 2, p50_ms: l.p50, p99_ms: l.p99, rss_mb: peak };
+    results.email = { raw_smtp_rate: rawSmtp, raw_smtp_by_pool: rawByPool, delivered_rate: deliveredRate, ratio: deliveredRate / rawSmtp, delivered: got, posted: burst.total, half_load: rawSmtp / 2, p50_ms: l.p50, p99_ms: l.p99, rss_mb: peak };
     await s.stop();
   }
   await sink.stop();
