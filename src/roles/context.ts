@@ -56,7 +56,6 @@ export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle
     maxRecipients: config.maxRecipients,
     enabledChannels: () => (config.roles.includes("worker") ? new Set(channels.keys()) : undefined),
     findRule: (event) => repos.rules.find(event),
-    oneSession: mode.database === "embedded",
   });
   // Stopped before the queue (lifecycle runs in reverse), so its last records still get out.
   const audit = createAuditPublisher({ queue, log, role: config.roles.join(","), includePii: config.auditIncludePii });
