@@ -16,6 +16,7 @@ import { measureRawPublishRate } from "./amqp-publish.ts";
 import { ensureBinary, startNotify, type NotifyProcess } from "../test/support/binary.ts";
 import { createTestDb, createTestVhost } from "../test/support/services.ts";
 import { fmt, sampleRss, summary } from "./support/stats.ts";
+import { eventBody, saturate as load } from "./support/load.ts";
 
 const SECONDS = Number(process.argv[2] ?? 10);
 const KEY = "bench-admin-key-0123456789abcdef";
@@ -75,35 +76,9 @@ async function stack(extraEnv: Record<string, string> = {}, withWorker = true) {
   };
 }
 
-/** ~1 KB event, like the raw publish's 1 KB message. */
-function eventBody(n: string): string {
-  return JSON.stringify({
-    event: "bench.event",
-    to: [{ user_id: `u${n}`, email: `u${n}@bench.test`, name: "Bench User" }],
-    template: "bench",
-    channels: ["email"],
-    data: { n, code: "123456", pad: "x".repeat(700) },
-  });
-}
-
 /** Closed loop: CONCURRENCY requests in flight for `seconds`. Returns accepted/s. */
-async function saturate(base: string, headers: Record<string, string>, seconds: number, tag: string): Promise<{ rate: number; count: number; errors: number }> {
-  let count = 0;
-  let errors = 0;
-  let seq = 0;
-  const end = performance.now() + seconds * 1000;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (performance.now() < end) {
-        const res = await fetch(`${base}/events`, { method: "POST", headers, body: eventBody(`${tag}-${seq++}`) });
-        await res.arrayBuffer();
-        if (res.status === 202) count++;
-        else errors++;
-      }
-    }),
-  );
-  return { rate: count / ((performance.now() - started) / 1000), count, errors };
+function saturate(base: string, headers: Record<string, string>, seconds: number, tag: string) {
+  return load({ url: `${base}/events`, headers, body: (n) => eventBody(`${tag}-${n}`), seconds, concurrency: CONCURRENCY });
 }
 
 /** Open loop at `rate`/s for `seconds`; returns per-request latencies (ms) and send times by tag. */

@@ -1,0 +1,78 @@
+/**
+ * The least a durable accept can do, as a yardstick for the gateway (bench/accept-floor.ts): Bun.serve,
+ * JSON.parse, then (mode "durable") the row committed to PostgreSQL and the message confirmed by
+ * RabbitMQ, in parallel, each shared by the requests that arrive together (group commit, one batch
+ * in flight per side), then 202. No auth, validation, idempotency, audit, metrics or logging.
+ * Mode "hello" answers 202 after JSON.parse alone: the HTTP ceiling with the same load generator.
+ *
+ *   FLOOR_MODE=hello|durable [FLOOR_PACK=1] FLOOR_PORT=… FLOOR_DB=postgres://… FLOOR_AMQP=amqp://… bun accept-floor-server.ts
+ * Prints "ready" once listening.
+ */
+// A bench yardstick, like bench/amqp-publish.ts: the raw client, with no notify code in the path.
+import { AMQPClient } from "@cloudamqp/amqp-client";
+import postgres from "postgres";
+
+const mode = process.env.FLOOR_MODE === "hello" ? "hello" : "durable";
+
+/** Items submitted while a flush runs share the next one. */
+function groupOf<T>(flush: (items: T[]) => Promise<void>): (item: T) => Promise<void> {
+  let pending: Array<{ item: T; done: () => void; fail: (e: unknown) => void }> = [];
+  let busy = false;
+  const pump = () => {
+    if (busy || pending.length === 0) return;
+    busy = true;
+    const batch = pending;
+    pending = [];
+    flush(batch.map((b) => b.item)).then(
+      () => batch.forEach((b) => b.done()),
+      (e: unknown) => batch.forEach((b) => b.fail(e)),
+    ).finally(() => {
+      busy = false;
+      pump();
+    });
+  };
+  return (item) =>
+    new Promise<void>((done, fail) => {
+      pending.push({ item, done, fail });
+      queueMicrotask(pump);
+    });
+}
+
+let accept: (body: Record<string, unknown>) => Promise<void> = async () => {};
+if (mode === "durable") {
+  const sql = postgres(process.env.FLOOR_DB!, { max: 4, onnotice: () => {} });
+  const amqp = new AMQPClient(process.env.FLOOR_AMQP!);
+  await amqp.connect();
+  const ch = await amqp.channel();
+  await ch.queueDeclare("floor.events", { durable: true }, { "x-queue-type": "quorum" });
+  await ch.confirmSelect();
+  const commit = groupOf<{ id: string; json: string }>(async (rows) => {
+    const doc = `[${rows.map((r) => `{"id":"${r.id}","event":"bench","status":"accepted","payload":${r.json},"source":"floor","send_at":null}`).join(",")}]`;
+    await sql`INSERT INTO notifications (id, event, status, payload, source, send_at)
+              SELECT id, event, status, payload, source, send_at
+              FROM jsonb_to_recordset(${doc}::text::jsonb) AS t(id uuid, event text, status text, payload jsonb, source text, send_at timestamptz)
+              ON CONFLICT (id) DO NOTHING`;
+  });
+  // FLOOR_PACK=1: the requests of one flush travel as one message (a JSON array), as audit records do.
+  const packed = process.env.FLOOR_PACK === "1";
+  const publish = groupOf<{ id: string; json: string }>(async (msgs) => {
+    if (packed) await ch.basicPublish("", "floor.events", `[${msgs.map((m) => m.json).join(",")}]`, { deliveryMode: 2, messageId: msgs[0]!.id, contentType: "application/json" });
+    else await Promise.all(msgs.map((m) => ch.basicPublish("", "floor.events", m.json, { deliveryMode: 2, messageId: m.id, contentType: "application/json" })));
+  });
+  accept = async (body) => {
+    const id = Bun.randomUUIDv7();
+    const json = JSON.stringify({ ...body, notification_id: id });
+    await Promise.all([commit({ id, json }), publish({ id, json })]);
+  };
+}
+
+const server = Bun.serve({
+  port: Number(process.env.FLOOR_PORT ?? 0),
+  hostname: "127.0.0.1",
+  async fetch(req) {
+    const body = JSON.parse(await req.text()) as Record<string, unknown>;
+    await accept(body);
+    return Response.json({ status: "accepted" }, { status: 202 });
+  },
+});
+console.log(`ready ${server.port}`);
