@@ -10,47 +10,17 @@
  * Uses PostgreSQL and RabbitMQ on loopback (NOTIFY_TEST_DATABASE_URL / NOTIFY_TEST_AMQP_URL), a fresh
  * database and vhost per phase, removed afterwards.
  */
-import nodemailer from "nodemailer";
 import { DEFAULT_SMTP_POOL } from "../src/channels/email.ts";
 import { measureRawPublishRate } from "./amqp-publish.ts";
-import { ensureBinary, startNotify, type NotifyProcess } from "../test/support/binary.ts";
+import { ensureBinary, startNotify } from "../test/support/binary.ts";
 import { createTestDb, createTestVhost } from "../test/support/services.ts";
 import { fmt, sampleRss, summary } from "./support/stats.ts";
-import { eventBody, saturate as load } from "./support/load.ts";
+import { eventBody, openLoop, saturate as load } from "./support/load.ts";
+import { rawSmtpRate, startSink, waitDelivered } from "./support/sink.ts";
 
 const SECONDS = Number(process.argv[2] ?? 10);
 const KEY = "bench-admin-key-0123456789abcdef";
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
-
-interface Sink {
-  port: number;
-  receipts: Map<string, number>;
-  stop(): Promise<void>;
-}
-
-async function startSink(): Promise<Sink> {
-  const proc = Bun.spawn([process.execPath, `${import.meta.dir}/support/smtp-sink.ts`], { stdout: "pipe", stderr: "inherit" });
-  const receipts = new Map<string, number>();
-  let resolvePort: (p: number) => void = () => {};
-  const port = new Promise<number>((r) => (resolvePort = r));
-  (async () => {
-    let buf = "";
-    for await (const chunk of proc.stdout) {
-      buf += new TextDecoder().decode(chunk);
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (line.startsWith("ready ")) resolvePort(Number(line.slice(6)));
-        else {
-          const sp = line.indexOf(" ");
-          receipts.set(line.slice(sp + 1), Number(line.slice(0, sp)));
-        }
-      }
-    }
-  })();
-  return { port: await port, receipts, stop: async () => void (proc.kill(), await proc.exited) };
-}
 
 async function stack(extraEnv: Record<string, string> = {}, withWorker = true) {
   const [db, vhost] = await Promise.all([createTestDb({ migrate: true }), createTestVhost()]);
@@ -81,59 +51,9 @@ function saturate(base: string, headers: Record<string, string>, seconds: number
   return load({ url: `${base}/events`, headers, body: (n) => eventBody(`${tag}-${n}`), seconds, concurrency: CONCURRENCY });
 }
 
-/** Open loop at `rate`/s for `seconds`; returns per-request latencies (ms) and send times by tag. */
-async function paced(base: string, headers: Record<string, string>, rate: number, seconds: number, tag: string) {
-  const latencies: number[] = [];
-  const sentAt = new Map<string, number>();
-  const total = Math.floor(rate * seconds);
-  const t0 = performance.now();
-  const inflight: Promise<void>[] = [];
-  let errors = 0;
-  for (let i = 0; i < total; i++) {
-    const due = t0 + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await Bun.sleep(wait);
-    const n = `${tag}-${i}`;
-    const start = performance.now();
-    sentAt.set(n, Date.now());
-    inflight.push(
-      fetch(`${base}/events`, { method: "POST", headers, body: eventBody(n) }).then(async (res) => {
-        await res.arrayBuffer();
-        if (res.status === 202) latencies.push(performance.now() - start);
-        else errors++;
-      }),
-    );
-    if (inflight.length > 5000) await Promise.all(inflight.splice(0, 1000));
-  }
-  await Promise.all(inflight);
-  return { latencies, sentAt, errors, total };
-}
-
-async function rawSmtpRate(port: number, seconds: number, connections: number): Promise<number> {
-  const transport = nodemailer.createTransport({ pool: true, maxConnections: connections, maxMessages: 1000, host: "127.0.0.1", port, secure: false, ignoreTLS: true });
-  let sent = 0;
-  const end = performance.now() + seconds * 1000;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (performance.now() < end) {
-        await transport.sendMail({ from: "bench@notify.test", to: "raw@bench.test", subject: `raw-${sent}`, text: "Hello Bench User, your code is 123456.\n" + "x".repeat(700) });
-        sent++;
-      }
-    }),
-  );
-  transport.close();
-  return sent / ((performance.now() - started) / 1000);
-}
-
-async function waitDelivered(sink: Sink, tags: Iterable<string>, timeoutMs: number): Promise<number> {
-  const want = [...tags];
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (want.every((t) => sink.receipts.has(t))) return want.length;
-    await Bun.sleep(100);
-  }
-  return want.filter((t) => sink.receipts.has(t)).length;
+/** Open loop at `rate`/s for `seconds`, events tagged `tag-<i>`. */
+function paced(base: string, headers: Record<string, string>, rate: number, seconds: number, tag: string) {
+  return openLoop({ url: `${base}/events`, headers, body: eventBody, rate, seconds, tag });
 }
 
 async function main() {
