@@ -19,7 +19,8 @@ const Config = v.object({
   /** Connections in the pool. Most relays throttle far more than a handful per client. */
   // 16, not nodemailer's 5: a message takes several round trips to the relay, and with the worker,
   // PostgreSQL and RabbitMQ sharing the cores five connections were what limited e-mail throughput
-  // (bench/spine.ts: +35 % delivered/s at 16 on a 2-core host; 32 was no better).
+  // (alternating end-to-end runs on a 2-core host: +35 % delivered/s at 16, 32 no better;
+  // BENCHMARKS.md, ninth session).
   maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100)), DEFAULT_SMTP_POOL),
   timeoutMs: v.optional(v.number(), 30_000),
 });

@@ -754,7 +754,7 @@ class BroadcastRunner extends Runner {
  * a delivery still being handled or one settled otherwise (a nack), because the run stops at the
  * first tag that is not finished. The delay is one turn of the loop, no timer.
  */
-export class AckBatch {
+class AckBatch {
   /** Delivered and not yet acked or nacked, in delivery (= tag) order. */
   private readonly unsettled = new Set<number>();
   private readonly finished = new Set<number>();
