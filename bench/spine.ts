@@ -10,41 +10,15 @@
  * Uses PostgreSQL and RabbitMQ on loopback (NOTIFY_TEST_DATABASE_URL / NOTIFY_TEST_AMQP_URL), a fresh
  * database and vhost per phase, removed afterwards.
  */
-import { DEFAULT_SMTP_POOL } from "../src/channels/email.ts";
 import { measureRawPublishRate } from "./amqp-publish.ts";
-import { ensureBinary, startNotify } from "../test/support/binary.ts";
-import { createTestDb, createTestVhost } from "../test/support/services.ts";
+import { ensureBinary } from "../test/support/binary.ts";
 import { fmt, sampleRss, summary } from "./support/stats.ts";
 import { eventBody, openLoop, saturate as load } from "./support/load.ts";
-import { rawSmtpRate, startSink, waitDelivered } from "./support/sink.ts";
+import { emailBurst, emailWarmUp, rawSmtpLimit, startSink, waitDelivered } from "./support/sink.ts";
+import { notifyStack as stack } from "./support/stack.ts";
 
 const SECONDS = Number(process.argv[2] ?? 10);
-const KEY = "bench-admin-key-0123456789abcdef";
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
-
-async function stack(extraEnv: Record<string, string> = {}, withWorker = true) {
-  const [db, vhost] = await Promise.all([createTestDb({ migrate: true }), createTestVhost()]);
-  const env = { NOTIFY_DATABASE_URL: db.url, NOTIFY_AMQP_URL: vhost.url, NOTIFY_ADMIN_KEY: KEY, NOTIFY_LOG_LEVEL: "warn", NOTIFY_MAIL_FROM: "bench@notify.test", ...extraEnv };
-  const gateway = await startNotify("gateway", env);
-  const worker = withWorker ? await startNotify("worker", env) : undefined;
-  const base = `http://127.0.0.1:${gateway.port}/api/v1`;
-  const headers = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
-  await fetch(`${base}/templates/bench`, {
-    method: "PUT",
-    headers,
-    body: JSON.stringify({ name: "Bench", variants: [{ channel: "email", subject: "{{ n }}", text: "Hello {{ name }}, your code is {{ code }}.\n{{ pad }}" }] }),
-  });
-  return {
-    base,
-    headers,
-    gateway,
-    worker,
-    async stop() {
-      await Promise.allSettled([gateway.kill("SIGTERM"), worker?.kill("SIGTERM")].filter(Boolean) as Promise<number>[]);
-      await Promise.allSettled([db.drop(), vhost.drop()]);
-    },
-  };
-}
 
 /** Closed loop: CONCURRENCY requests in flight for `seconds`. Returns accepted/s. */
 function saturate(base: string, headers: Record<string, string>, seconds: number, tag: string) {
@@ -80,28 +54,16 @@ async function main() {
 
   // 2. End to end by e-mail.
   const sink = await startSink();
-  // The limit is the better of nodemailer's default pool (5) and notify's (16), each after a
-  // warm-up of the sink (its first seconds run before the JIT has tiered it up).
-  await rawSmtpRate(sink.port, 2, 5);
-  const rawByPool = { 5: await rawSmtpRate(sink.port, Math.min(SECONDS, 5), 5), [DEFAULT_SMTP_POOL]: await rawSmtpRate(sink.port, Math.min(SECONDS, 5), DEFAULT_SMTP_POOL) };
-  const rawSmtp = Math.max(...Object.values(rawByPool));
-  console.log(`raw nodemailer pool → SMTP sink: ${fmt(rawSmtp)} msg/s (${Object.entries(rawByPool).map(([k, r]) => `${k} connections ${fmt(r)}`).join(", ")})`);
+  const limit = await rawSmtpLimit(sink.port, Math.min(SECONDS, 5));
+  const rawSmtp = limit.rate;
+  console.log(`raw nodemailer pool → SMTP sink: ${fmt(rawSmtp)} msg/s (${limit.text})`);
   {
     // The worker's own SMTP pool (NOTIFY_SMTP_POOL, default DEFAULT_SMTP_POOL).
     const s = await stack({ NOTIFY_SMTP_URL: `smtp://127.0.0.1:${sink.port}?starttls=off`, NOTIFY_WORKER_CONCURRENCY: "64" });
     const rss = sampleRss({ gateway: s.gateway.proc.pid, worker: s.worker!.proc.pid });
-    // Warm-up, as the acceptance phase has: fresh processes spend their first seconds compiling
-    // (JavaScriptCore's JIT threads took ≈ 11 % of the machine's CPU in an unwarmed run).
-    const warm = await paced(s.base, s.headers, rawSmtp / 2, 3, "e2ewarm");
-    await waitDelivered(sink, warm.sentAt.keys(), 120_000);
-    // Throughput: post a burst of SECONDS × raw rate events as fast as accepted; delivered/s over the whole drain.
-    const n = Math.round(rawSmtp * SECONDS);
-    const t0 = Date.now();
-    const burst = await paced(s.base, s.headers, rawSmtp * 3, n / (rawSmtp * 3), "e2e");
-    const got = await waitDelivered(sink, burst.sentAt.keys(), 120_000);
-    const last = Math.max(...[...burst.sentAt.keys()].map((k) => sink.receipts.get(k) ?? 0));
-    const deliveredRate = got / ((last - t0) / 1000);
-    console.log(`event → e-mail end to end: ${fmt(deliveredRate)} delivered/s (${got}/${burst.total}; ${fmt((deliveredRate / rawSmtp) * 100, 1)}% of raw; target ≥ 70%)`);
+    await emailWarmUp({ url: s.url, headers: s.headers, sink, raw: rawSmtp, tag: "e2e" });
+    const { rate: deliveredRate, got, total } = await emailBurst({ url: s.url, headers: s.headers, sink, raw: rawSmtp, seconds: SECONDS, tag: "e2e" });
+    console.log(`event → e-mail end to end: ${fmt(deliveredRate)} delivered/s (${got}/${total}; ${fmt((deliveredRate / rawSmtp) * 100, 1)}% of raw; target ≥ 70%)`);
     // Latency at half the raw rate.
     const half = await paced(s.base, s.headers, rawSmtp / 2, SECONDS, "e2ehalf");
     const got2 = await waitDelivered(sink, half.sentAt.keys(), 60_000);
@@ -110,7 +72,7 @@ async function main() {
     console.log(`POST → SMTP receipt at half load (${fmt(rawSmtp / 2)}/s): p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms (target p99 ≤ 250 ms), delivered ${got2}/${half.total}`);
     const peak = await rss.stop();
     console.log(`peak RSS: gateway ${peak.gateway} MB, worker ${peak.worker} MB (target ≤ 150 MB each)`);
-    results.email = { raw_smtp_rate: rawSmtp, raw_smtp_by_pool: rawByPool, delivered_rate: deliveredRate, ratio: deliveredRate / rawSmtp, delivered: got, posted: burst.total, half_load: rawSmtp / 2, p50_ms: l.p50, p99_ms: l.p99, rss_mb: peak };
+    results.email = { raw_smtp_rate: rawSmtp, raw_smtp_by_pool: limit.byPool, delivered_rate: deliveredRate, ratio: deliveredRate / rawSmtp, delivered: got, posted: total, half_load: rawSmtp / 2, p50_ms: l.p50, p99_ms: l.p99, rss_mb: peak };
     await s.stop();
   }
   await sink.stop();

@@ -10,37 +10,17 @@
  *   bun run build && bun bench/worker-drain.ts [events=10000] [runs=3] [email|in_app]
  * Uses PostgreSQL and RabbitMQ on loopback; a fresh database and vhost per run, removed afterwards.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinary, startNotify } from "../test/support/binary.ts";
 import { createTestDb, createTestVhost } from "../test/support/services.ts";
-import { fmt } from "./support/stats.ts";
+import { cpuMs, fmt } from "./support/stats.ts";
 
 const EVENTS = Number(process.argv[2] ?? 10_000);
 const RUNS = Number(process.argv[3] ?? 3);
 const CHANNEL = process.argv[4] === "in_app" ? "in_app" : "email";
 const KEY = "bench-admin-key-0123456789abcdef";
-const TICK_MS = 1000 / 100; // USER_HZ
-
-/** CPU time (ms) used so far by the processes whose command name matches (`kind`: user, system or both). */
-function cpuMs(match: (comm: string, pid: number) => boolean, kind: "both" | "user" | "system" = "both"): number {
-  let ticks = 0;
-  for (const entry of readdirSync("/proc")) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      if (!match(comm, pid)) continue;
-      const fields = stat.slice(close + 2).split(" ");
-      const [utime, stime] = [Number(fields[11]), Number(fields[12])];
-      ticks += kind === "user" ? utime : kind === "system" ? stime : utime + stime;
-    } catch {} // gone meanwhile
-  }
-  return ticks * TICK_MS;
-}
 
 async function run(i: number): Promise<{ rate: number; worker: number; workerSys: number; pg: number; mq: number }> {
   const [db, vhost] = await Promise.all([createTestDb({ migrate: true }), createTestVhost()]);

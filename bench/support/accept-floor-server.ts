@@ -1,5 +1,5 @@
 /**
- * The least a durable accept can do, as a yardstick for the gateway (bench/accept-floor.ts): Bun.serve,
+ * The least a durable accept can do, as a yardstick for the gateway (bench/floor.ts): Bun.serve,
  * JSON.parse, then (mode "durable") the row committed to PostgreSQL and the message confirmed by
  * RabbitMQ, in parallel, each shared by the requests that arrive together (group commit, one batch
  * in flight per side), then 202. No auth, validation, idempotency, audit, metrics or logging.
@@ -8,34 +8,18 @@
  *   FLOOR_MODE=hello|durable [FLOOR_PACK=1] FLOOR_PORT=… FLOOR_DB=postgres://… FLOOR_AMQP=amqp://… bun accept-floor-server.ts
  * Prints "ready" once listening.
  */
-// A bench yardstick, like bench/amqp-publish.ts: the raw client, with no notify code in the path.
+// A bench yardstick, like bench/amqp-publish.ts: the raw clients; of notify's code only the
+// group-commit helper, so that batching is the same as the gateway's.
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import postgres from "postgres";
+import { createBatcher } from "../../src/store/batcher.ts";
 
 const mode = process.env.FLOOR_MODE === "hello" ? "hello" : "durable";
 
-/** Items submitted while a flush runs share the next one. */
+/** Group commit with one flush in flight, as the gateway's accept path has (src/store/batcher.ts). */
 function groupOf<T>(flush: (items: T[]) => Promise<void>): (item: T) => Promise<void> {
-  let pending: Array<{ item: T; done: () => void; fail: (e: unknown) => void }> = [];
-  let busy = false;
-  const pump = () => {
-    if (busy || pending.length === 0) return;
-    busy = true;
-    const batch = pending;
-    pending = [];
-    flush(batch.map((b) => b.item)).then(
-      () => batch.forEach((b) => b.done()),
-      (e: unknown) => batch.forEach((b) => b.fail(e)),
-    ).finally(() => {
-      busy = false;
-      pump();
-    });
-  };
-  return (item) =>
-    new Promise<void>((done, fail) => {
-      pending.push({ item, done, fail });
-      queueMicrotask(pump);
-    });
+  const batcher = createBatcher<T, void>(async (items) => (await flush(items), items.map(() => undefined)), { maxBatch: 500, maxInFlight: 1 });
+  return (item) => batcher.submit(item);
 }
 
 let accept: (body: Record<string, unknown>) => Promise<void> = async () => {};

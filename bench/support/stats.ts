@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from "node:fs";
+
 export function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -31,3 +33,24 @@ export function sampleRss(pids: Record<string, number>, everyMs = 250) {
 }
 
 export const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: d }) : "n/a");
+
+const TICK_MS = 1000 / 100; // USER_HZ
+
+/** CPU time (ms) used so far by the processes whose command name matches (`kind`: user, system or both). */
+export function cpuMs(match: (comm: string, pid: number) => boolean, kind: "both" | "user" | "system" = "both"): number {
+  let ticks = 0;
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+      const close = stat.lastIndexOf(")");
+      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      if (!match(comm, pid)) continue;
+      const fields = stat.slice(close + 2).split(" ");
+      const [utime, stime] = [Number(fields[11]), Number(fields[12])];
+      ticks += kind === "user" ? utime : kind === "system" ? stime : utime + stime;
+    } catch {} // gone meanwhile
+  }
+  return ticks * TICK_MS;
+}

@@ -93,9 +93,12 @@ export function createUsersService(deps: UsersServiceOptions) {
       throw err;
     }
     const fresh: Array<[string, Entry]> = [];
-    // Encoded one by one only when they will be kept; otherwise with the rest of the answer.
-    for (const [id, u] of rows) fresh.push([id, live ? cachedEntry(u) : { expiresAt: 0, user: u }]);
-    for (const [id, e] of fresh) out.set(id, e);
+    for (const [id, u] of rows) {
+      // Encoded one by one only when it will be kept; otherwise with the rest of the answer.
+      const e: Entry = live ? cachedEntry(u) : { expiresAt: 0, user: u };
+      out.set(id, e);
+      fresh.push([id, e]);
+    }
     if (live) cache.store(token, fresh); // ends the read
     return out;
   }

@@ -792,17 +792,12 @@ class AckBatch {
       let run = 0;
       for (const tag of this.unsettled) {
         if (!this.finished.has(tag)) break;
+        this.unsettled.delete(tag);
+        this.finished.delete(tag);
         upTo = tag;
         run++;
       }
-      if (upTo >= 0) {
-        for (const tag of this.unsettled) {
-          if (tag > upTo) break;
-          this.unsettled.delete(tag);
-          this.finished.delete(tag);
-        }
-        sends.push(this.channel.basicAck(upTo, run > 1));
-      }
+      if (upTo >= 0) sends.push(this.channel.basicAck(upTo, run > 1));
       for (const tag of this.finished) {
         this.unsettled.delete(tag);
         sends.push(this.channel.basicAck(tag, false));

@@ -104,8 +104,7 @@ function actionForm(id, result, action, ...children) {
   }, ...children);
 }
 
-/** A button running `action`, then `after`; a refusal is shown in `status`. */
-/** A button that runs `action`, then `after`; with `question`, only once the operator confirms it. */
+/** A button running `action`, then `after`; a refusal is shown in `status`. With `question`, only once the operator confirms it. */
 function actionButton(label, status, action, after, question) {
   return h("button", {
     type: "button",
