@@ -1,15 +1,19 @@
 import { describe, expect, test } from "bun:test";
-import { heapTargetExec, RAM_SIZE_ENV } from "./heap-target.ts";
+import { GROWTH_ENV, heapTargetExec, RAM_SIZE_ENV } from "./heap-target.ts";
 
 const compiled = { env: { PATH: "/bin" }, argv: ["bun", "/$bunfs/root/notify", "--role=worker"], execPath: "/usr/local/bin/notify", main: "/$bunfs/root/notify" };
 
 describe("heapTargetExec", () => {
-  test("the compiled binary re-runs itself with the budget in bytes and its own arguments", () => {
+  test("the compiled binary re-runs itself with the budget in bytes, the heap's growth past half of it, and its own arguments", () => {
     expect(heapTargetExec(128, compiled)).toEqual({
       path: "/usr/local/bin/notify",
       argv: ["/usr/local/bin/notify", "--role=worker"],
-      env: { PATH: "/bin", [RAM_SIZE_ENV]: String(134_217_728) },
+      env: { PATH: "/bin", [RAM_SIZE_ENV]: String(134_217_728), [GROWTH_ENV]: "1.7" },
     });
+  });
+
+  test("an operator's own growth factor is kept", () => {
+    expect(heapTargetExec(128, { ...compiled, env: { [GROWTH_ENV]: "1.3" } })?.env[GROWTH_ENV]).toBe("1.3");
   });
 
   test("once only, and never over the operator's own setting", () => {
