@@ -8,11 +8,12 @@ import { AMQPClient } from "@cloudamqp/amqp-client";
 import { createServer } from "node:net";
 import { closeVhostConnections, createTestVhost, haveServices, rabbitmqctl, waitFor, type TestVhost } from "../../test/support/services.ts";
 import { createLogger, type LogLevel, type Logger } from "../runtime/log.ts";
-import { createAmqpQueue } from "./amqp.ts";
+import { createAmqpQueue, PACK_MAX } from "./amqp.ts";
 import { ack, dead, retry, QueueUnavailableError, type Consumer, type InMessage, type Queue } from "./queue.ts";
 import {
   DEAD_REASON_HEADER,
   EXCHANGES,
+  PACK_HEADER,
   RETRY_COUNT_HEADER,
   SOURCE_QUEUE_HEADER,
   WORK_QUEUES,
@@ -141,6 +142,64 @@ describe.skipIf(!(await haveServices))("amqp queue", () => {
     expect(d!.body).toBe("{not json"); // the dead-letter reader gets the raw text
     await waitFor(() => seen.get(good), { what: "next message still consumed" });
     expect(seen.has(bad)).toBe(false);
+  });
+
+  test("events published together travel packed, and each is settled on its own: ack, retry, dead, a throw", async () => {
+    const prefix = uid("pack");
+    const TOTAL = PACK_MAX + 4;
+    const id = (i: number) => `${prefix}-${i}`;
+    const [RETRY, DEAD, THROW] = [id(3), id(7), id(PACK_MAX + 1)];
+    await mq.publish("events", Array.from({ length: TOTAL }, (_, i) => ({ body: { i }, routingKey: "pack.test", messageId: id(i), headers: { h: `v${i}` } })));
+    // Two broker messages carry the twenty events: sixteen and four.
+    const ready = async () => (await rabbitmqctl("list_queues", "-p", vhost.name, "name", "messages_ready", "messages_unacknowledged")).split("\n").find((l) => l.startsWith(`${WORK_QUEUES.events.name}\t`))?.split("\t").slice(1).join();
+    await waitFor(async () => (await ready()) === "2,0", { what: "two messages ready (the queue's counts lag a little)" });
+    const dl = collector();
+    await consume("dead-letters", dl.handler, { prefetch: 10 });
+    const { seen, handler } = collector();
+    await consume(
+      "events",
+      async (m) => {
+        await handler(m);
+        const times = seen.get(m.messageId!)!.length;
+        if (m.messageId === RETRY && times === 1) return retry(1_000, "later");
+        if (m.messageId === DEAD) return dead("refused");
+        if (m.messageId === THROW && times === 1) throw new Error("handler failed");
+        return ack;
+      },
+      { prefetch: 10 },
+    );
+    await waitFor(() => seen.get(RETRY)?.length === 2 && seen.get(THROW)?.length === 2 && dl.seen.has(DEAD), { what: "the retried and the thrown event back, the dead one dead-lettered" });
+    await waitFor(async () => (await ready()) === "0,0", { what: "both packs acknowledged" });
+    for (let i = 0; i < TOTAL; i++) {
+      const got = seen.get(id(i))!;
+      expect([id(i), got.length]).toEqual([id(i), id(i) === RETRY || id(i) === THROW ? 2 : 1]);
+      for (const m of got) expect([m.body, m.routingKey, m.headers.h, m.headers[PACK_HEADER]]).toEqual([{ i }, "pack.test", `v${i}`, undefined]);
+    }
+    expect(seen.get(RETRY)![1]!.headers[RETRY_COUNT_HEADER]).toBe(1);
+    const [d] = dl.seen.get(DEAD)!;
+    expect([d!.body, d!.routingKey, d!.headers[DEAD_REASON_HEADER], d!.headers[SOURCE_QUEUE_HEADER], d!.headers.h]).toEqual([{ i: 7 }, "pack.test", "refused", WORK_QUEUES.events.name, "v7"]);
+    expect(dl.seen.size).toBe(1);
+  });
+
+  test("a pack that reaches the dead letters whole is read there one event at a time, with the pack's reason", async () => {
+    const prefix = uid("deadpack");
+    const dl = collector();
+    await consume("dead-letters", dl.handler, { prefetch: 10 });
+    const raw = new AMQPClient(vhost.url);
+    await raw.connect();
+    try {
+      const ch = await raw.channel();
+      await ch.confirmSelect();
+      const items = [0, 1, 2].map((i) => ({ id: `${prefix}-${i}`, key: "pack.dead", headers: { h: i }, body: { i } }));
+      await ch.basicPublish(EXCHANGES.dead.name, WORK_QUEUES.events.name, JSON.stringify(items), { messageId: prefix, deliveryMode: 2, headers: { [PACK_HEADER]: 3, [DEAD_REASON_HEADER]: "delivery limit" } });
+    } finally {
+      await raw.close();
+    }
+    await waitFor(() => dl.seen.size === 3, { what: "three dead letters" });
+    for (const i of [0, 1, 2]) {
+      const [m] = dl.seen.get(`${prefix}-${i}`)!;
+      expect([m!.body, m!.routingKey, m!.headers.h, m!.headers[DEAD_REASON_HEADER]]).toEqual([{ i }, "pack.dead", i, "delivery limit"]);
+    }
   });
 
   test("acks sent together never cover a delivery still being handled or one requeued", async () => {

@@ -15,12 +15,14 @@ import { AMQPClient, type AMQPChannel, type AMQPConsumer, type AMQPMessage, type
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "../runtime/log.ts";
+import { createSemaphore, type Semaphore } from "../runtime/semaphore.ts";
 import { redactUrl } from "../runtime/log.ts";
 import {
   CONNECTION_NAME_PREFIX,
   DEAD_REASON_HEADER,
   DELIVERY_KEY,
   EXCHANGES,
+  PACK_HEADER,
   RETRY_COUNT_HEADER,
   ROUTING_KEY_HEADER,
   SOURCE_QUEUE_HEADER,
@@ -263,11 +265,12 @@ class AmqpQueue implements Queue {
 
   async publish(topic: Topic, messages: OutMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const exchange = EXCHANGES[topic].name;
     const durable = topic !== "realtime";
     const timestamp = new Date();
     // Serialise first: a body JSON cannot represent is the caller's bug, reported before anything is sent.
-    const out = messages.map((m) => ({
+    const list: Array<OutMessage & { exchange?: string }> = topic === "events" ? packEvents(messages) : messages;
+    const out = list.map((m) => ({
+      exchange: m.exchange ?? EXCHANGES[topic].name,
       key: topic === "deliveries" ? DELIVERY_KEY : (m.routingKey ?? ""),
       body: m.json ?? JSON.stringify(m.body) ?? "null",
       props: {
@@ -294,7 +297,7 @@ class AmqpQueue implements Queue {
             socket?.cork?.();
           }
           // Realtime is not mandatory: no gateway listening is normal, not an error.
-          pending.push(pub.send(exchange, m.key, m.body, m.props, durable));
+          pending.push(pub.send(m.exchange, m.key, m.body, m.props, durable));
         }
       } finally {
         socket?.uncork?.();
@@ -305,12 +308,12 @@ class AmqpQueue implements Queue {
     }
   }
 
-  /** Publishes a copy of a consumed message (retry, dead-letter) and waits for its confirm. */
-  async republish(exchange: string, routingKey: string, msg: AMQPMessage, props: AMQPProperties): Promise<void> {
+  /** Publishes a copy of a consumed message or of one event of a pack (retry, dead-letter) and waits for its confirm. */
+  async republish(exchange: string, routingKey: string, body: string | Uint8Array, props: AMQPProperties): Promise<void> {
     try {
       const pub = await this.publisher();
       if (pub.full) await pub.drained();
-      await confirmed([pub.send(exchange, routingKey, msg.body ?? new Uint8Array(0), props, true)], pub, this.confirmTimeoutMs);
+      await confirmed([pub.send(exchange, routingKey, body, props, true)], pub, this.confirmTimeoutMs);
     } catch (err) {
       throw unavailable(err);
     }
@@ -493,6 +496,41 @@ function guardProtocolHeaderWrite(client: AMQPClient): void {
   };
 }
 
+/**
+ * Events published together travel as one broker message of up to PACK_MAX events, straight to the
+ * events work queue: RabbitMQ's cost is per message (a quorum log entry, its routing and confirm),
+ * and one per event was a third of the CPU an accepted event cost the machine. The worker's runner
+ * unpacks them and settles each event on its own (WorkRunner.handlePack). A single event, and what
+ * producers publish to notify.events themselves, stays one message routed by its event name.
+ */
+export const PACK_MAX = 8;
+
+export interface PackItem {
+  id: string;
+  key: string;
+  headers: Record<string, string | number>;
+  body: unknown;
+}
+
+function packEvents(messages: OutMessage[]): Array<OutMessage & { exchange?: string }> {
+  if (messages.length < 2) return messages;
+  const out: Array<OutMessage & { exchange?: string }> = [];
+  for (let i = 0; i < messages.length; i += PACK_MAX) {
+    const group = messages.slice(i, i + PACK_MAX);
+    if (group.length === 1) {
+      out.push(group[0]!);
+      continue;
+    }
+    const items = group.map(
+      (m) => `{"id":${JSON.stringify(m.messageId ?? randomUUID())},"key":${JSON.stringify(m.routingKey ?? "")},"headers":${JSON.stringify(m.headers ?? {})},"body":${m.json ?? JSON.stringify(m.body) ?? "null"}}`,
+    );
+    // The default exchange routes by queue name: a pack is for notify's own workers, not for
+    // whatever else is bound to notify.events by event name.
+    out.push({ exchange: "", routingKey: WORK_QUEUES.events.name, json: `[${items.join(",")}]`, body: undefined, headers: { [PACK_HEADER]: group.length } });
+  }
+  return out;
+}
+
 /** Waits for every confirm, failing early when the channel is lost or the broker is too slow. */
 async function confirmed(pending: Promise<void>[], pub: ConfirmChannel, timeoutMs: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -619,6 +657,8 @@ abstract class Runner implements Consumer {
 }
 
 class WorkRunner extends Runner {
+  private readonly calls: Semaphore;
+
   constructor(
     owner: AmqpQueue,
     log: Logger,
@@ -627,6 +667,7 @@ class WorkRunner extends Runner {
     private readonly prefetch: number,
   ) {
     super(owner, log, queue);
+    this.calls = createSemaphore(prefetch);
   }
 
   protected override async open(ch: AMQPChannel): Promise<string> {
@@ -651,16 +692,69 @@ class WorkRunner extends Runner {
       }
     }
     const redeliveries = Number(headers["x-delivery-count"] ?? 0) || 0;
+    // Packs are published to the events queue; one reaches notify.dead-letters whole when the
+    // broker dead-letters it (its delivery limit), and is unpacked there too.
+    if (headers[PACK_HEADER] !== undefined && (this.queue === "events" || this.queue === "dead-letters")) {
+      if (isPack(body)) return this.handlePack(msg, body, headers, redeliveries);
+      if (this.queue === "events") {
+        this.log.warn("amqp malformed event pack; dead-lettering", { message_id: msg.properties.messageId });
+        return this.outcome(msg, routingKey, headers, dead("malformed event pack"));
+      }
+    }
     let outcome: Outcome;
     try {
-      outcome = await this.handler({ body, messageId: msg.properties.messageId, routingKey, headers, redeliveries });
-      if (!outcome || typeof outcome !== "object") throw new TypeError(`handler returned ${String(outcome)}, not an Outcome`);
+      outcome = await this.call({ body, messageId: msg.properties.messageId, routingKey, headers, redeliveries });
     } catch (err) {
       // Requeued: the quorum queue counts it, and past x-delivery-limit dead-letters it to notify.dead.
       this.log.warn("amqp handler failed; requeueing", { message_id: msg.properties.messageId, redeliveries, err });
       return this.settle(() => this.nack(msg, true), "nack", msg);
     }
     return this.outcome(msg, routingKey, headers, outcome);
+  }
+
+  /** The handler, at most `prefetch` at once: a pack brings several events in one delivery. */
+  private async call(m: InMessage): Promise<Outcome> {
+    const outcome = await this.calls.run(() => this.handler(m));
+    if (!outcome || typeof outcome !== "object") throw new TypeError(`handler returned ${String(outcome)}, not an Outcome`);
+    return outcome;
+  }
+
+  /**
+   * Each event of a pack is handled and settled on its own: a retry or a dead letter is published
+   * for that event alone, and one whose handler throws goes back to the work queue alone (where
+   * the broker's delivery limit counts it, as for any message). The pack is acked once every event
+   * is settled; if a copy cannot be published, the whole pack is requeued and the events already
+   * done are seen again (the worker's claims make that harmless, as for any redelivery).
+   */
+  private async handlePack(msg: AMQPMessage, items: PackItem[], packHeaders: NonNullable<AMQPProperties["headers"]>, redeliveries: number): Promise<void> {
+    // What the broker or a dead-lettering added to the pack (x-death, the dead reason) belongs to each event.
+    const { [PACK_HEADER]: _, ...shared } = packHeaders;
+    const settled = await Promise.all(
+      items.map(async (item) => {
+        const headers = { ...shared, ...item.headers };
+        let outcome: Outcome | Requeue;
+        try {
+          outcome = await this.call({ body: item.body, messageId: item.id, routingKey: item.key, headers, redeliveries });
+        } catch (err) {
+          this.log.warn("amqp handler failed on an event of a pack; requeueing it alone", { message_id: item.id, redeliveries, err });
+          outcome = { type: "requeue" };
+        }
+        if (outcome.type === "ack") return true;
+        if (outcome.type === "dead" && this.queue === "dead-letters") {
+          this.log.warn("amqp dead letter discarded by its handler", { message_id: item.id, reason: outcome.reason });
+          return true;
+        }
+        const { exchange, key, props } = this.forward(item.key, headers, item.id, "application/json", msg.properties.timestamp, outcome);
+        try {
+          await this.owner.republish(exchange, key, JSON.stringify(item.body) ?? "null", props);
+          return true;
+        } catch (err) {
+          this.log.warn("amqp copy of an event of a pack not published; requeueing the pack", { message_id: item.id, err: message(err) });
+          return false;
+        }
+      }),
+    );
+    return settled.every(Boolean) ? this.settle(() => this.ack(msg), "ack", msg) : this.settle(() => this.nack(msg, true), "nack", msg);
   }
 
   private async outcome(msg: AMQPMessage, routingKey: string, headers: NonNullable<AMQPProperties["headers"]>, outcome: Outcome): Promise<void> {
@@ -670,35 +764,9 @@ class WorkRunner extends Runner {
       this.log.warn("amqp dead letter discarded by its handler", { message_id: msg.properties.messageId, reason: outcome.reason });
       return this.settle(() => this.ack(msg), "ack", msg);
     }
-    const spec = WORK_QUEUES[this.queue];
-    const copy: NonNullable<AMQPProperties["headers"]> = {};
-    for (const [k, v] of Object.entries(headers)) if (!BROKER_HEADERS.has(k)) copy[k] = v;
-    copy[ROUTING_KEY_HEADER] = routingKey;
-    const props: AMQPProperties = {
-      contentType: msg.properties.contentType ?? "application/json",
-      deliveryMode: 2,
-      // Without an id a returned copy could not be told apart; foreign producers may omit it.
-      messageId: msg.properties.messageId ?? randomUUID(),
-      timestamp: msg.properties.timestamp,
-      headers: copy,
-    };
-    let exchange: string;
-    let key: string;
-    if (outcome.type === "retry") {
-      const level = retryLevel(spec, outcome.delayMs);
-      const jittered = Math.round(Math.max(0, outcome.delayMs) * (1 - RETRY_JITTER * Math.random()));
-      props.expiration = String(Math.min(level, jittered));
-      copy[RETRY_COUNT_HEADER] = (Number(headers[RETRY_COUNT_HEADER] ?? 0) || 0) + 1;
-      exchange = ""; // the default exchange routes straight to the delay queue by name
-      key = retryQueueName(spec, level);
-    } else {
-      copy[DEAD_REASON_HEADER] = outcome.reason;
-      copy[SOURCE_QUEUE_HEADER] = spec.name;
-      exchange = EXCHANGES.dead.name;
-      key = routingKey;
-    }
+    const { exchange, key, props } = this.forward(routingKey, headers, msg.properties.messageId, msg.properties.contentType, msg.properties.timestamp, outcome);
     try {
-      await this.owner.republish(exchange, key, msg, props);
+      await this.owner.republish(exchange, key, msg.body ?? new Uint8Array(0), props);
     } catch (err) {
       this.log.warn(`amqp ${outcome.type} publish failed; requeueing`, { message_id: props.messageId, err: message(err) });
       return this.settle(() => this.nack(msg, true), "nack", msg);
@@ -710,6 +778,55 @@ class WorkRunner extends Runner {
     });
     return this.settle(() => this.ack(msg), "ack", msg);
   }
+
+  /**
+   * Where a copy goes and with what properties: a retry to the delay queue of its level, a dead
+   * letter to notify.dead, an event of a pack whose handler threw back to this work queue.
+   */
+  private forward(
+    routingKey: string,
+    headers: NonNullable<AMQPProperties["headers"]>,
+    messageId: string | undefined,
+    contentType: string | undefined,
+    timestamp: Date | undefined,
+    outcome: Exclude<Outcome, { type: "ack" }> | Requeue,
+  ): { exchange: string; key: string; props: AMQPProperties } {
+    const spec = WORK_QUEUES[this.queue];
+    const copy: NonNullable<AMQPProperties["headers"]> = {};
+    for (const [k, v] of Object.entries(headers)) if (!BROKER_HEADERS.has(k)) copy[k] = v;
+    copy[ROUTING_KEY_HEADER] = routingKey;
+    const props: AMQPProperties = {
+      contentType: contentType ?? "application/json",
+      deliveryMode: 2,
+      // Without an id a returned copy could not be told apart; foreign producers may omit it.
+      messageId: messageId ?? randomUUID(),
+      timestamp,
+      headers: copy,
+    };
+    // The default exchange routes straight to a queue by its name.
+    if (outcome.type === "requeue") return { exchange: "", key: spec.name, props };
+    if (outcome.type === "retry") {
+      const level = retryLevel(spec, outcome.delayMs);
+      const jittered = Math.round(Math.max(0, outcome.delayMs) * (1 - RETRY_JITTER * Math.random()));
+      props.expiration = String(Math.min(level, jittered));
+      copy[RETRY_COUNT_HEADER] = (Number(headers[RETRY_COUNT_HEADER] ?? 0) || 0) + 1;
+      return { exchange: "", key: retryQueueName(spec, level), props };
+    }
+    copy[DEAD_REASON_HEADER] = outcome.reason;
+    copy[SOURCE_QUEUE_HEADER] = spec.name;
+    return { exchange: EXCHANGES.dead.name, key: routingKey, props };
+  }
+}
+
+/** An event of a pack whose handler threw: back to its work queue alone. */
+type Requeue = { type: "requeue" };
+
+function isPack(body: unknown): body is PackItem[] {
+  return (
+    Array.isArray(body) &&
+    body.length > 0 &&
+    body.every((i) => typeof i === "object" && i !== null && typeof i.id === "string" && typeof i.key === "string" && typeof i.headers === "object" && i.headers !== null && "body" in i)
+  );
 }
 
 class BroadcastRunner extends Runner {

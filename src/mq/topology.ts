@@ -73,5 +73,7 @@ export const RETRY_COUNT_HEADER = "x-notify-retries";
  * dead-letters back with the work queue's name as routing key, which would lose it.
  */
 export const ROUTING_KEY_HEADER = "x-notify-routing-key";
+/** On a message carrying several events (src/mq/amqp.ts, packEvents): how many. */
+export const PACK_HEADER = "x-notify-pack";
 /** Prefix of the consumer tags and connection name a process shows in the management UI. */
 export const CONNECTION_NAME_PREFIX = "notify";
