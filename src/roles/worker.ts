@@ -43,7 +43,8 @@ export async function startWorker(app: App, opts: { directory?: UserDirectory; h
   const prefetch = app.config.workerConcurrency;
   // Over RabbitMQ, events published together arrive packed (up to PACK_MAX in one message), so a
   // message already brings several events: one message per send slot keeps about as many in hand
-  // (and the worker under 150 MB RSS in bench/spine.ts, where four per slot of packs of 8 reached 146–162 MB).
+  // (four per slot peaked at 146 MB RSS with packs of 8 and 161 MB with packs of 16 in a 30,000-event
+  // e-mail burst; one per slot, 131–134 MB: BENCHMARKS.md, tenth session).
   const eventsInHand = app.queue.kind === "amqp" ? prefetch : prefetch * EVENTS_PER_SEND;
   const consumers = [
     await app.queue.consume("events", dispatcher.handleEvent, { prefetch: eventsInHand }),
