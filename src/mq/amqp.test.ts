@@ -74,6 +74,12 @@ describe.skipIf(!(await haveServices))("amqp queue", () => {
     await vhost?.drop();
   });
 
+  /** "ready,unacknowledged" for a queue of this vhost, as the broker reports them (they lag a little). */
+  async function queueCounts(name: string): Promise<string | undefined> {
+    const row = (await rabbitmqctl("list_queues", "-p", vhost.name, "name", "messages_ready", "messages_unacknowledged")).split("\n").find((l) => l.startsWith(`${name}\t`));
+    return row?.split("\t").slice(1).join();
+  }
+
   async function consume(...args: Parameters<Queue["consume"]>): Promise<Consumer> {
     const c = await mq.consume(...args);
     consumers.push(c);
@@ -150,8 +156,8 @@ describe.skipIf(!(await haveServices))("amqp queue", () => {
     const id = (i: number) => `${prefix}-${i}`;
     const [RETRY, DEAD, THROW] = [id(3), id(7), id(PACK_MAX + 1)];
     await mq.publish("events", Array.from({ length: TOTAL }, (_, i) => ({ body: { i }, routingKey: "pack.test", messageId: id(i), headers: { h: `v${i}` } })));
-    // Two broker messages carry the twenty events: sixteen and four.
-    const ready = async () => (await rabbitmqctl("list_queues", "-p", vhost.name, "name", "messages_ready", "messages_unacknowledged")).split("\n").find((l) => l.startsWith(`${WORK_QUEUES.events.name}\t`))?.split("\t").slice(1).join();
+    // Two broker messages carry the events: PACK_MAX and four.
+    const ready = () => queueCounts(WORK_QUEUES.events.name);
     await waitFor(async () => (await ready()) === "2,0", { what: "two messages ready (the queue's counts lag a little)" });
     const dl = collector();
     await consume("dead-letters", dl.handler, { prefetch: 10 });
@@ -226,14 +232,11 @@ describe.skipIf(!(await haveServices))("amqp queue", () => {
     await mq.publish("deliveries", Array.from({ length: TOTAL }, (_, i) => ({ body: { i }, messageId: `${prefix}-${i}` })));
     await waitFor(() => seen.size === TOTAL && held.length === TOTAL / 10, { what: "every message delivered, the held ones waiting" });
     // Only the held ones are unacknowledged: nothing acked them along with their neighbours.
-    const counts = async () => {
-      const row = (await rabbitmqctl("list_queues", "-p", vhost.name, "name", "messages_ready", "messages_unacknowledged")).split("\n").find((l) => l.startsWith(`${WORK_QUEUES.deliveries.name}\t`));
-      return row?.split("\t").slice(1).map(Number);
-    };
-    await waitFor(async () => (await counts())?.join() === `0,${TOTAL / 10}`, { what: "only the held deliveries unacknowledged" });
+    const counts = () => queueCounts(WORK_QUEUES.deliveries.name);
+    await waitFor(async () => (await counts()) === `0,${TOTAL / 10}`, { what: "only the held deliveries unacknowledged" });
     release();
     held.forEach((r) => r());
-    await waitFor(async () => (await counts())?.join() === "0,0", { what: "everything acknowledged" });
+    await waitFor(async () => (await counts()) === "0,0", { what: "everything acknowledged" });
     for (const [id, times] of seen) expect([id, times]).toEqual([id, Number(id.slice(prefix.length + 1)) % 10 === 3 ? 2 : 1]);
     expect(lines.some((l) => l.msg.includes("consumer cancelled") || l.msg === "amqp connection lost; reconnecting")).toBe(false);
   });

@@ -505,7 +505,7 @@ function guardProtocolHeaderWrite(client: AMQPClient): void {
  */
 export const PACK_MAX = 8;
 
-export interface PackItem {
+interface PackItem {
   id: string;
   key: string;
   headers: Record<string, string | number>;
@@ -739,58 +739,55 @@ class WorkRunner extends Runner {
           this.log.warn("amqp handler failed on an event of a pack; requeueing it alone", { message_id: item.id, redeliveries, err });
           outcome = { type: "requeue" };
         }
-        if (outcome.type === "ack") return true;
-        if (outcome.type === "dead" && this.queue === "dead-letters") {
-          this.log.warn("amqp dead letter discarded by its handler", { message_id: item.id, reason: outcome.reason });
-          return true;
-        }
-        const { exchange, key, props } = this.forward(item.key, headers, item.id, "application/json", msg.properties.timestamp, outcome);
-        try {
-          await this.owner.republish(exchange, key, JSON.stringify(item.body) ?? "null", props);
-          return true;
-        } catch (err) {
-          this.log.warn("amqp copy of an event of a pack not published; requeueing the pack", { message_id: item.id, err: message(err) });
-          return false;
-        }
+        return this.dispose(outcome, { routingKey: item.key, headers, messageId: item.id, contentType: "application/json", timestamp: msg.properties.timestamp, body: () => JSON.stringify(item.body) ?? "null" });
       }),
     );
-    return settled.every(Boolean) ? this.settle(() => this.ack(msg), "ack", msg) : this.settle(() => this.nack(msg, true), "nack", msg);
+    return this.finish(msg, settled.every(Boolean));
   }
 
   private async outcome(msg: AMQPMessage, routingKey: string, headers: NonNullable<AMQPProperties["headers"]>, outcome: Outcome): Promise<void> {
-    if (outcome.type === "ack") return this.settle(() => this.ack(msg), "ack", msg);
+    const { messageId, contentType, timestamp } = msg.properties;
+    const done = await this.dispose(outcome, { routingKey, headers, messageId, contentType, timestamp, body: () => msg.body ?? new Uint8Array(0) });
+    return this.finish(msg, done);
+  }
+
+  /** Acks a delivery whose outcome was carried out, or requeues it when it could not be. */
+  private finish(msg: AMQPMessage, done: boolean): Promise<void> {
+    return done ? this.settle(() => this.ack(msg), "ack", msg) : this.settle(() => this.nack(msg, true), "nack", msg);
+  }
+
+  /**
+   * Carries out an outcome for one message or one event of a pack, short of acking it: nothing for
+   * an ack, nothing (but a log line) for a dead letter its reader refuses (dead-lettering it again
+   * would loop through notify.dead back into this queue), else the copy published (forward()).
+   * False when that copy could not be published: the caller requeues.
+   */
+  private async dispose(outcome: Outcome | Requeue, m: Original): Promise<boolean> {
+    if (outcome.type === "ack") return true;
     if (outcome.type === "dead" && this.queue === "dead-letters") {
-      // Dead-lettering a dead letter would loop through notify.dead back into this queue.
-      this.log.warn("amqp dead letter discarded by its handler", { message_id: msg.properties.messageId, reason: outcome.reason });
-      return this.settle(() => this.ack(msg), "ack", msg);
+      this.log.warn("amqp dead letter discarded by its handler", { message_id: m.messageId, reason: outcome.reason });
+      return true;
     }
-    const { exchange, key, props } = this.forward(routingKey, headers, msg.properties.messageId, msg.properties.contentType, msg.properties.timestamp, outcome);
+    const { exchange, key, props } = this.forward(m, outcome);
     try {
-      await this.owner.republish(exchange, key, msg.body ?? new Uint8Array(0), props);
+      await this.owner.republish(exchange, key, m.body(), props);
     } catch (err) {
       this.log.warn(`amqp ${outcome.type} publish failed; requeueing`, { message_id: props.messageId, err: message(err) });
-      return this.settle(() => this.nack(msg, true), "nack", msg);
+      return false;
     }
-    this.log.debug(`amqp message ${outcome.type === "retry" ? "scheduled for retry" : "dead-lettered"}`, {
+    this.log.debug(`amqp message ${outcome.type === "retry" ? "scheduled for retry" : outcome.type === "dead" ? "dead-lettered" : "requeued alone"}`, {
       message_id: props.messageId,
-      reason: outcome.reason,
+      reason: "reason" in outcome ? outcome.reason : undefined,
       via: key,
     });
-    return this.settle(() => this.ack(msg), "ack", msg);
+    return true;
   }
 
   /**
    * Where a copy goes and with what properties: a retry to the delay queue of its level, a dead
    * letter to notify.dead, an event of a pack whose handler threw back to this work queue.
    */
-  private forward(
-    routingKey: string,
-    headers: NonNullable<AMQPProperties["headers"]>,
-    messageId: string | undefined,
-    contentType: string | undefined,
-    timestamp: Date | undefined,
-    outcome: Exclude<Outcome, { type: "ack" }> | Requeue,
-  ): { exchange: string; key: string; props: AMQPProperties } {
+  private forward({ routingKey, headers, messageId, contentType, timestamp }: Original, outcome: Exclude<Outcome, { type: "ack" }> | Requeue): { exchange: string; key: string; props: AMQPProperties } {
     const spec = WORK_QUEUES[this.queue];
     const copy: NonNullable<AMQPProperties["headers"]> = {};
     for (const [k, v] of Object.entries(headers)) if (!BROKER_HEADERS.has(k)) copy[k] = v;
@@ -820,6 +817,17 @@ class WorkRunner extends Runner {
 
 /** An event of a pack whose handler threw: back to its work queue alone. */
 type Requeue = { type: "requeue" };
+
+/** What a copy is made from: a consumed message, or one event of a pack. */
+interface Original {
+  routingKey: string;
+  headers: NonNullable<AMQPProperties["headers"]>;
+  messageId?: string;
+  contentType?: string;
+  timestamp?: Date;
+  /** Serialised only when a copy is published. */
+  body: () => string | Uint8Array;
+}
 
 function isPack(body: unknown): body is PackItem[] {
   return (
