@@ -1,7 +1,7 @@
 /**
  * E-mail without an SMTP server (SPEC 6): when NOTIFY_SMTP_URL is unset, each e-mail is written as
- * an RFC 5322 message to NOTIFY_DATA_DIR/outbox/<delivery id>.eml (nodemailer builds it exactly as
- * it would for SMTP, same Message-ID and headers). The write is atomic (temp file + rename) and
+ * an RFC 5322 message to NOTIFY_DATA_DIR/outbox/<delivery id>.eml, built exactly as it would be for
+ * SMTP (mail-message.ts: same Message-ID and headers). The write is atomic (temp file + rename) and
  * keyed by delivery id, so a resend after a crash replaces the same file: never two copies.
  * `notify outbox` lists the folder.
  */
@@ -10,7 +10,7 @@ import { mkdirSync } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import * as v from "valibot";
-import { mailDomain, mailOptions } from "./mail-message.ts";
+import { composeMail, mailOptions, mailSender } from "./mail-message.ts";
 import { SendError, type ChannelProvider, type ChannelSender } from "./types.ts";
 
 const Config = v.object({
@@ -39,15 +39,14 @@ export const emailOutbox: ChannelProvider<Config> = {
     mkdirSync(config.dir, { recursive: true });
     deps.log.info("e-mail goes to the outbox folder (NOTIFY_SMTP_URL is unset)", { dir: config.dir });
     const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "windows" });
-    const domain = mailDomain(config.from);
+    const sender = mailSender(config.from);
     return {
       provider: "outbox",
       async send(msg) {
         if (!SAFE_ID.test(msg.deliveryId)) throw new SendError("delivery id is not a safe file name", { permanent: true });
-        let raw: Buffer;
+        let raw: Buffer | string;
         try {
-          const info = await transport.sendMail(mailOptions(msg, config.from, domain));
-          raw = info.message as Buffer;
+          raw = composeMail(msg, sender)?.raw ?? ((await transport.sendMail(mailOptions(msg, config.from, sender.domain))).message as Buffer);
         } catch (err) {
           // nodemailer refuses a malformed envelope or header: retrying builds the same message.
           throw new SendError(`cannot build the message: ${(err as Error).message}`, { permanent: true, cause: err });
@@ -62,7 +61,7 @@ export const emailOutbox: ChannelProvider<Config> = {
         } catch (err) {
           throw new SendError(`outbox write failed: ${(err as Error).message}`, { permanent: false, cause: err });
         }
-        return { providerId: `<${msg.deliveryId}@${domain}>` };
+        return { providerId: `<${msg.deliveryId}@${sender.domain}>` };
       },
       async close() {
         transport.close();

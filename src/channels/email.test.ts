@@ -43,6 +43,19 @@ describe("e-mail sender", () => {
     expect(smtp.mails.some((m) => m.to.includes("fine@example.test"))).toBe(true);
   });
 
+  test("a composed message crosses SMTP intact: lines of dots, non-ASCII, text and HTML", async () => {
+    const text = ".leading dot\n..two dots\n.\nafter a lone dot — ünïcödé";
+    const msg = outboundMessage("dots@example.test", { content: { subject: "Dots — ünïcödé", text, html: "<p>.</p>\n.\n<p>é</p>" } });
+    const r = await sender.send(msg, new AbortController().signal);
+    const got = smtp.mails.find((m) => m.to.includes("dots@example.test"))!;
+    expect(got.subject).toBe("Dots — ünïcödé");
+    expect(got.text.trimEnd()).toBe(text);
+    expect(got.html.trimEnd()).toBe("<p>.</p>\n.\n<p>é</p>");
+    expect(got.messageId).toBe(r.providerId!);
+    expect(got.messageId).toBe(`<${msg.deliveryId}@example.test>`);
+    expect(got.headers["x-notify-delivery"]).toBe(msg.deliveryId);
+  });
+
   test("a successful send leaves no listener on its signal (a listener would hold the send until the deadline)", async () => {
     const controller = new AbortController();
     const r = await sender.send(message("ok@example.test"), controller.signal);

@@ -5,7 +5,7 @@
  */
 import nodemailer from "nodemailer";
 import * as v from "valibot";
-import { mailDomain, mailOptions } from "./mail-message.ts";
+import { composeMail, mailOptions, mailSender } from "./mail-message.ts";
 import { SendError, type ChannelProvider, type ChannelSender } from "./types.ts";
 
 /** Pooled connections per relay (NOTIFY_SMTP_POOL). */
@@ -76,12 +76,13 @@ export const email: ChannelProvider<Config> = {
       tls: { rejectUnauthorized: u.searchParams.get("tls") === "strict" },
       ignoreTLS: u.searchParams.get("starttls") === "off",
     });
-    const domain = mailDomain(config.from);
+    const sender = mailSender(config.from);
     return {
       provider: config.name,
       async send(msg, signal) {
         if (signal.aborted) throw new SendError("send aborted", { permanent: false });
-        const mail = mailOptions(msg, config.from, domain);
+        const composed = composeMail(msg, sender);
+        const mail = composed ? { envelope: composed.envelope, raw: composed.raw, messageId: composed.messageId } : mailOptions(msg, config.from, sender.domain);
         let onAbort = () => {};
         const abort = new Promise<never>((_, reject) => {
           onAbort = () => reject(new SendError("send timed out", { permanent: false }));
@@ -89,7 +90,8 @@ export const email: ChannelProvider<Config> = {
         });
         try {
           const info = await Promise.race([transport.sendMail(mail), abort]);
-          return { providerId: info.messageId ?? mail.messageId };
+          // A raw message's id is the one written in it; nodemailer would report an id of its own.
+          return { providerId: composed?.messageId ?? info.messageId ?? mail.messageId };
         } catch (err) {
           throw err instanceof SendError ? err : classify(err);
         } finally {
