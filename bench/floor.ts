@@ -13,10 +13,11 @@
  *      the requests of one flush packed into one message;
  *   4. the compiled gateway.
  * Event → e-mail (target ≥ 70 % of the raw nodemailer → sink rate):
- *   5. raw nodemailer pool → SMTP sink, the better of 5 and 16 connections;
- *   6. the least pipeline: (3) with one message per request, and a worker that sends each event with
- *      nodemailer and acks it (bench/support/email-floor-worker.ts; no recipients, templates,
- *      delivery records, idempotency or retries);
+ *   5. raw nodemailer pool → SMTP sink, the better of 5 and 16 connections, nodemailer composing
+ *      each message; beside it, finished messages handed over raw, as notify sends them;
+ *   6. the least pipeline: (3) with one message per request, and a worker that sends each event
+ *      with nodemailer as a finished message and acks it (bench/support/email-floor-worker.ts; no
+ *      recipients, templates, delivery records, idempotency or retries);
  *   7. the compiled gateway and worker.
  * (6) and (7) get the same warm-up (3 s at half the raw rate, until delivered) and then the same
  * burst (the raw rate × seconds events, posted at up to 3× the raw rate); delivered/s is over the
@@ -60,10 +61,13 @@ async function accept(label: string, url: string, headers: Record<string, string
 }
 
 /** (6) and (7): delivered/s over the burst after a warm-up (support/sink.ts), and CPU per e-mail over the burst. */
-async function email(label: string, url: string, headers: Record<string, string>, workers: Record<string, Match>, sink: Sink, raw: number, tag: string): Promise<void> {
+async function email(label: string, url: string, headers: Record<string, string>, workers: Record<string, Match>, sink: Sink, raw: number, prebuilt: number, tag: string): Promise<void> {
   await emailWarmUp({ url, headers, sink, raw, tag });
   const { result, text } = await costs({ ...workers, ...SERVICES, sink: pids(sink.pid) }, () => emailBurst({ url, headers, sink, raw, seconds: SECONDS, tag }), (r) => r.got);
-  console.log(`${label}: ${fmt(result.rate)} delivered/s (${result.got}/${result.total}) = ${fmt((result.rate / raw) * 100, 1)}% of raw; CPU µs per e-mail: ${text}`);
+  console.log(
+    `${label}: ${fmt(result.rate)} delivered/s (${result.got}/${result.total}) = ${fmt((result.rate / raw) * 100, 1)}% of raw, ` +
+      `${fmt((result.rate / prebuilt) * 100, 1)}% of raw with prebuilt messages; CPU µs per e-mail: ${text}`,
+  );
 }
 
 function spawnReady(script: string, env: Record<string, string>) {
@@ -118,12 +122,12 @@ const rawSmtp = limit.rate;
 console.log(`raw nodemailer pool → SMTP sink: ${fmt(rawSmtp)} msg/s (${limit.text})`);
 {
   const s = await floorStack({ FLOOR_PACK: "0" }, { FLOOR_SMTP_PORT: String(sink.port), FLOOR_POOL: String(DEFAULT_SMTP_POOL) });
-  await email("least e-mail pipeline (floor accept + a worker that only sends and acks)", s.url, JSON_TYPE, { server: s.server, worker: s.worker }, sink, rawSmtp, "floor");
+  await email("least e-mail pipeline (floor accept + a worker that only sends and acks)", s.url, JSON_TYPE, { server: s.server, worker: s.worker }, sink, rawSmtp, limit.prebuilt, "floor");
   await s.stop();
 }
 {
   const s = await notifyStack({ NOTIFY_SMTP_URL: `smtp://127.0.0.1:${sink.port}?starttls=off`, NOTIFY_WORKER_CONCURRENCY: "64" }, true);
-  await email("notify gateway + worker (compiled)", s.url, s.headers, { gateway: pids(s.gateway.proc.pid), worker: pids(s.worker!.proc.pid) }, sink, rawSmtp, "notify");
+  await email("notify gateway + worker (compiled)", s.url, s.headers, { gateway: pids(s.gateway.proc.pid), worker: pids(s.worker!.proc.pid) }, sink, rawSmtp, limit.prebuilt, "notify");
   await s.stop();
 }
 await sink.stop();

@@ -2,8 +2,10 @@
  * The spine's figures (issue 2, SPEC 7), each printed beside the raw limit measured in the same run:
  *   1. durable acceptance at one compiled gateway (events/s) vs raw RabbitMQ publish-with-confirm;
  *      p50/p99 accept latency at half that load;
- *   2. event → e-mail end to end at an SMTP sink (delivered/s, after a warm-up) vs raw nodemailer pool → the same sink;
- *      p50/p99 POST → SMTP receipt at half the raw rate;
+ *   2. event → e-mail end to end at an SMTP sink (delivered/s, after a warm-up) vs raw nodemailer pool → the same sink
+ *      (nodemailer composing each message, and beside it handed finished messages as notify does);
+ *      p50/p99 POST → SMTP receipt at half the raw rate, and at half the delivered rate (as the
+ *      acceptance latency is measured: at half of what the pipeline itself sustains);
  *   3. peak RSS of the gateway and worker processes.
  *
  *   bun run build && bun bench/spine.ts [seconds=10]
@@ -63,16 +65,35 @@ async function main() {
     const rss = sampleRss({ gateway: s.gateway.proc.pid, worker: s.worker!.proc.pid });
     await emailWarmUp({ url: s.url, headers: s.headers, sink, raw: rawSmtp, tag: "e2e" });
     const { rate: deliveredRate, got, total } = await emailBurst({ url: s.url, headers: s.headers, sink, raw: rawSmtp, seconds: SECONDS, tag: "e2e" });
-    console.log(`event → e-mail end to end: ${fmt(deliveredRate)} delivered/s (${got}/${total}; ${fmt((deliveredRate / rawSmtp) * 100, 1)}% of raw; target ≥ 70%)`);
-    // Latency at half the raw rate.
-    const half = await paced(s.base, s.headers, rawSmtp / 2, SECONDS, "e2ehalf");
-    const got2 = await waitDelivered(sink, half.sentAt.keys(), 60_000);
-    const lats = [...half.sentAt].filter(([k]) => sink.receipts.has(k)).map(([k, t]) => sink.receipts.get(k)! - t);
-    const l = summary(lats);
-    console.log(`POST → SMTP receipt at half load (${fmt(rawSmtp / 2)}/s): p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms (target p99 ≤ 250 ms), delivered ${got2}/${half.total}`);
+    console.log(
+      `event → e-mail end to end: ${fmt(deliveredRate)} delivered/s (${got}/${total}; ${fmt((deliveredRate / rawSmtp) * 100, 1)}% of raw; target ≥ 70%; ` +
+        `${fmt((deliveredRate / limit.prebuilt) * 100, 1)}% of raw with prebuilt messages)`,
+    );
+    // Latency at half the raw rate, then at half the delivered rate.
+    const latency = async (rate: number, tag: string, what: string) => {
+      const half = await paced(s.base, s.headers, rate, SECONDS, tag);
+      const got2 = await waitDelivered(sink, half.sentAt.keys(), 60_000);
+      const l = summary([...half.sentAt].filter(([k]) => sink.receipts.has(k)).map(([k, t]) => sink.receipts.get(k)! - t));
+      console.log(`POST → SMTP receipt at ${what} (${fmt(rate)}/s): p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms (target p99 ≤ 250 ms), delivered ${got2}/${half.total}`);
+      return { rate, p50_ms: l.p50, p99_ms: l.p99 };
+    };
+    const halfRaw = await latency(rawSmtp / 2, "e2ehalf", "half the raw rate");
+    const halfDelivered = await latency(deliveredRate / 2, "e2ehalfd", "half the delivered rate");
     const peak = await rss.stop();
     console.log(`peak RSS: gateway ${peak.gateway} MB, worker ${peak.worker} MB (target ≤ 150 MB each)`);
-    results.email = { raw_smtp_rate: rawSmtp, raw_smtp_by_pool: limit.byPool, delivered_rate: deliveredRate, ratio: deliveredRate / rawSmtp, delivered: got, posted: total, half_load: rawSmtp / 2, p50_ms: l.p50, p99_ms: l.p99, rss_mb: peak };
+    results.email = {
+      raw_smtp_rate: rawSmtp,
+      raw_smtp_by_pool: limit.byPool,
+      raw_smtp_prebuilt_rate: limit.prebuilt,
+      delivered_rate: deliveredRate,
+      ratio: deliveredRate / rawSmtp,
+      ratio_prebuilt: deliveredRate / limit.prebuilt,
+      delivered: got,
+      posted: total,
+      latency_half_raw: halfRaw,
+      latency_half_delivered: halfDelivered,
+      rss_mb: peak,
+    };
     await s.stop();
   }
   await sink.stop();

@@ -1,7 +1,8 @@
 /**
  * The least an e-mail worker can do, as a yardstick for notify's (bench/floor.ts): consume the events
- * accept-floor-server.ts queued (one per message), send each with nodemailer's pool to the sink
- * (subject: the event's data.n, as notify's bench template renders it), ack. No recipients, templates,
+ * accept-floor-server.ts queued (one per message), send each with nodemailer's pool to the sink as a
+ * finished message (subject: the event's data.n, as notify's bench template renders it; the text
+ * quoted-printable, as notify composes it), ack. No recipients, templates,
  * delivery records, idempotency, retries, audit or metrics.
  *
  *   FLOOR_AMQP=amqp://… FLOOR_SMTP_PORT=… [FLOOR_POOL=16] [FLOOR_PREFETCH=64] bun email-floor-worker.ts
@@ -10,6 +11,7 @@
 // A bench yardstick, like bench/amqp-publish.ts: the raw client, with no notify code in the path.
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import nodemailer from "nodemailer";
+import { encode as qpEncode, wrap as qpWrap } from "nodemailer/lib/qp";
 
 const transport = nodemailer.createTransport({
   pool: true,
@@ -28,8 +30,10 @@ await ch.basicQos(Number(process.env.FLOOR_PREFETCH ?? 64));
 await ch.basicConsume("floor.events", { noAck: false }, (msg) => {
   const event = JSON.parse(msg.bodyToString() ?? "{}") as { to: Array<{ email: string; name?: string }>; data: { n: string; code: string; pad: string } };
   const to = event.to[0]!;
+  const text = qpWrap(qpEncode(`Hello ${to.name}, your code is ${event.data.code}.\r\n${event.data.pad}`), 76);
+  const raw = `From: bench@notify.test\r\nTo: ${to.email}\r\nSubject: ${event.data.n}\r\nMessage-ID: <${event.data.n}@notify.test>\r\nDate: ${new Date().toUTCString()}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${text}\r\n`;
   transport
-    .sendMail({ from: "bench@notify.test", to: to.email, subject: event.data.n, text: `Hello ${to.name}, your code is ${event.data.code}.\n${event.data.pad}` })
+    .sendMail({ envelope: { from: "bench@notify.test", to: [to.email] }, raw })
     .then(
       () => msg.ack(),
       () => msg.nack(true),
