@@ -32,7 +32,7 @@ type Config = v.InferOutput<typeof Config>;
  * A finished message as nodemailer's transports take a mail (what `sendMail` would make of it: its
  * options and its MimeNode), holding only what the SMTP pool reads: the envelope, the Message-ID
  * and the message stream. `sendMail` would first build a MimeNode around the raw text and parse the
- * envelope's addresses again: ≈ 15 % of the worker's CPU per e-mail in a profile (BENCHMARKS.md,
+ * envelope's addresses again, ≈ 60 of the worker's ≈ 500 µs of CPU per e-mail (BENCHMARKS.md,
  * eleventh session).
  */
 function poolMail(mail: ComposedMail): Parameters<SMTPPool["send"]>[0] {
