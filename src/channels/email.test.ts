@@ -56,6 +56,16 @@ describe("e-mail sender", () => {
     expect(got.headers["x-notify-delivery"]).toBe(msg.deliveryId);
   });
 
+  test("a message notify does not compose (an internationalised domain) goes through nodemailer's composer over the same pool", async () => {
+    const msg = outboundMessage("ada@bücher.example", { content: { subject: "IDN", text: "Hallo" } });
+    const r = await sender.send(msg, new AbortController().signal);
+    const got = smtp.mails.find((m) => m.subject === "IDN")!;
+    expect(got.to).toEqual(["ada@bücher.example"]); // the test server takes SMTPUTF8
+    expect(got.text.trimEnd()).toBe("Hallo");
+    expect(got.messageId).toBe(r.providerId!);
+    expect(got.messageId).toBe(`<${msg.deliveryId}@example.test>`);
+  });
+
   test("a successful send leaves no listener on its signal (a listener would hold the send until the deadline)", async () => {
     const controller = new AbortController();
     const r = await sender.send(message("ok@example.test"), controller.signal);

@@ -3,10 +3,10 @@
  * NOTIFY_MAIL_FROM. A pooled transport keeps connections warm; the pool is exercised against a
  * real SMTP server in tests because Bun has had "socket already destroyed" issues with it.
  */
-import nodemailer from "nodemailer";
-import * as v from "valibot";
 import { Readable } from "node:stream";
+import nodemailer from "nodemailer";
 import SMTPPool from "nodemailer/lib/smtp-pool";
+import * as v from "valibot";
 import { composeMail, mailOptions, mailSender, type ComposedMail } from "./mail-message.ts";
 import { SendError, type ChannelProvider, type ChannelSender } from "./types.ts";
 
