@@ -71,6 +71,27 @@ export function toDelivery(row: Record<string, unknown>): DeliveryRow {
   };
 }
 
+/** A planned delivery as inserted: what the database set (attempts, claim, creation time) from `r`. */
+function insertedRow(p: NewDelivery, r: Record<string, unknown>): DeliveryRow {
+  return {
+    id: p.id,
+    notification_id: p.notification_id,
+    user_id: p.user_id,
+    channel: p.channel,
+    recipient: p.recipient,
+    status: p.status,
+    attempts: Number(r.attempts),
+    max_attempts: p.max_attempts,
+    error: p.error,
+    content: p.content,
+    provider: null,
+    claimed_until: isoTime(r.claimed_until),
+    next_attempt_at: p.next_attempt_at ? p.next_attempt_at.toISOString() : null,
+    sent_at: null,
+    created_at: isoTime(r.created_at)!,
+  };
+}
+
 /** What claiming a notification together with its planned deliveries found and did. */
 export interface ClaimResult {
   /**
@@ -117,13 +138,17 @@ export function createDeliveryRepo(sql: Sql) {
                AS t(id, nid, uid, ch, rcp, st, err, cnt, maxa, nxt)
           JOIN s ON s.id = t.nid AND s.status IN ('accepted', 'processing')
           ON CONFLICT (notification_id, user_id, channel) DO NOTHING
-          RETURNING *)
-        SELECT s.id AS claim_id, s.status AS claim_status, d.* FROM s LEFT JOIN ins d ON d.notification_id = s.id`;
+          RETURNING id, notification_id, attempts, claimed_until, created_at)
+        SELECT s.id AS claim_id, s.status AS claim_status, d.id, d.attempts, d.claimed_until, d.created_at
+        FROM s LEFT JOIN ins d ON d.notification_id = s.id`;
       const status = new Map<string, NotificationStatus>();
       const inserted = new Map<string, DeliveryRow>();
+      const planned = new Map(items.map((i) => [i.id, i]));
       for (const r of rows) {
         status.set(String(r.claim_id), r.claim_status as NotificationStatus);
-        if (r.id !== null) inserted.set(String(r.id), toDelivery(r));
+        // The rest of an inserted row is what was planned: not read back (its content is the
+        // largest column, and would be serialised by PostgreSQL and parsed here again).
+        if (r.id !== null) inserted.set(String(r.id), insertedRow(planned.get(String(r.id))!, r));
       }
       return calls.map((c, i) => {
         const st = status.get(c.notificationId);

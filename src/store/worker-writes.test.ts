@@ -53,6 +53,9 @@ describe.skipIf(!services)("worker writes", () => {
     expect(sending).toMatchObject({ status: "sending", attempts: 1 });
     expect(Date.parse(sending!.claimed_until!)).toBeGreaterThan(Date.now() + 20_000);
     expect(skipped).toMatchObject({ status: "skipped", attempts: 0, claimed_until: null });
+    // Built from the plan and what the INSERT returned: the same rows as read back.
+    const stored = await deliveries.listByNotification(id);
+    expect(r.inserted).toEqual(planned.map((d) => stored.find((x) => x.id === d.id)!));
     expect(await statusOf(id)).toBe("processing");
 
     // A redelivery plans again (new ids): "processing", and nothing new goes in.
