@@ -5,7 +5,8 @@
  * the backend is down.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinary, freePort, startNotify, type NotifyProcess } from "./support/binary.ts";
 import { createTestDb, createTestVhost, haveServices, waitFor, type TestDb, type TestVhost } from "./support/services.ts";
@@ -52,6 +53,22 @@ describe.skipIf(!(await haveServices) || !existsSync(NODE))("compiled binary: gr
     expect(out.getUsers.missing).toEqual(["nobody"]);
     expect(out.unauthenticated).toBe("UNAUTHENTICATED");
     expect(out.resolve).toMatchObject({ users: 2000, done: true, ordered: true });
+  }, 60_000);
+
+  test("roles that send nothing leave no outbox folder in the data directory (no SMTP relay configured)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "notify-no-outbox-"));
+    try {
+      const { NOTIFY_SMTP_URL: _, ...noSmtp } = env;
+      const quiet = { ...noSmtp, NOTIFY_DATA_DIR: dir, NOTIFY_GRPC_PORT: "0" };
+      const started = [await startNotify("grpc-backend", quiet), await startNotify("gateway", quiet)];
+      await Promise.all(started.map((p) => p.kill("SIGTERM")));
+      expect(readdirSync(dir)).toEqual([]);
+      // A worker sends, so it makes the folder.
+      await (await startNotify("worker", quiet)).kill("SIGTERM");
+      expect(readdirSync(dir)).toEqual(["outbox"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   test("the worker looks recipients up through the backend and retries while it is down", async () => {

@@ -36,8 +36,12 @@ export const emailOutbox: ChannelProvider<Config> = {
   },
   address: (user) => user.email ?? undefined,
   create(config, deps): ChannelSender {
-    mkdirSync(config.dir, { recursive: true });
-    deps.log.info("e-mail goes to the outbox folder (NOTIFY_SMTP_URL is unset)", { dir: config.dir });
+    // Only where e-mail is sent: a gateway or gRPC backend must not leave an outbox folder behind
+    // (in ./data when NOTIFY_DATA_DIR is unset).
+    if (deps.sends !== false) {
+      mkdirSync(config.dir, { recursive: true });
+      deps.log.info("e-mail goes to the outbox folder (NOTIFY_SMTP_URL is unset)", { dir: config.dir });
+    }
     const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "windows" });
     const sender = mailSender(config.from);
     return {

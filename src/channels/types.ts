@@ -58,6 +58,12 @@ export interface ProviderDeps {
   /** Storage and broker, for providers that keep state (in_app stores the inbox and announces on the realtime topic). */
   sql?: Sql;
   queue?: Queue;
+  /**
+   * False in a process that never sends (no worker role): providers then leave no trace of their
+   * own, such as the outbox folder. Every role builds the channels (the gateway checks an event's
+   * channels against them when it runs the worker too).
+   */
+  sends?: boolean;
 }
 
 export interface ChannelProvider<C = unknown> {

@@ -42,7 +42,7 @@ export async function buildApp(config: Config, log: Logger, lifecycle: Lifecycle
     preferences: createPreferenceRepo(sql),
     inbox: createInboxRepo(sql),
   };
-  const channels = createChannels(config.env, { log, publicUrl: config.publicUrl, mailFrom: config.mailFrom, dataDir: config.dataDir, sql, queue });
+  const channels = createChannels(config.env, { log, publicUrl: config.publicUrl, mailFrom: config.mailFrom, dataDir: config.dataDir, sql, queue, sends: config.roles.includes("worker") });
   lifecycle.add("channels", async () => {
     for (const rt of channels.values()) for (const s of rt.senders) await s.close();
   });
