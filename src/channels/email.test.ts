@@ -43,6 +43,25 @@ describe("e-mail sender", () => {
     expect(smtp.mails.some((m) => m.to.includes("fine@example.test"))).toBe(true);
   });
 
+  test("a stalled send's deadline frees its pooled connection: with a pool of one, the next message goes out", async () => {
+    const config = v.parse(email.configSchema, { url: smtp.url, from: "notify@example.test", timeoutMs: 20_000, maxConnections: 1 });
+    const one = email.create(config, { log: quietLog, publicUrl: "http://localhost", mailFrom: "notify@example.test", dataDir: "/tmp" });
+    try {
+      for (const [to, compose] of [["stuck-1@example.test", true], ["stück-2@example.test", false]] as const) {
+        smtp.stall = (m) => m.to.includes(to) || m.to.includes(to.replace("ü", "u"));
+        const err = await withDeadline(300, (signal) => one.send(message(to), signal)).catch((e) => e);
+        expect(err).toMatchObject({ permanent: false, message: "send timed out" });
+        smtp.stall = undefined;
+        // The socket timeout (20 s) is far beyond this deadline: only a freed connection delivers in time.
+        const next = `after-${compose ? "composed" : "nodemailer"}@example.test`;
+        await withDeadline(5_000, (signal) => one.send(message(next), signal));
+        expect(smtp.mails.some((m) => m.to.includes(next))).toBe(true);
+      }
+    } finally {
+      await one.close?.();
+    }
+  });
+
   test("a composed message crosses SMTP intact: lines of dots, non-ASCII, text and HTML", async () => {
     const text = ".leading dot\n..two dots\n.\nafter a lone dot — ünïcödé";
     const msg = outboundMessage("dots@example.test", { content: { subject: "Dots — ünïcödé", text, html: "<p>.</p>\n.\n<p>é</p>" } });

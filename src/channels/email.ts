@@ -35,7 +35,7 @@ type Config = v.InferOutput<typeof Config>;
  * envelope's addresses again, ≈ 60 of the worker's ≈ 500 µs of CPU per e-mail (BENCHMARKS.md,
  * eleventh session).
  */
-function poolMail(mail: ComposedMail): Parameters<SMTPPool["send"]>[0] {
+function poolMail(mail: ComposedMail, signal: AbortSignal): Parameters<SMTPPool["send"]>[0] {
   const raw = Buffer.from(mail.raw);
   const message = {
     getEnvelope: () => ({ from: mail.envelope.from, to: [...mail.envelope.to] }),
@@ -43,7 +43,7 @@ function poolMail(mail: ComposedMail): Parameters<SMTPPool["send"]>[0] {
     getHeader: (key: string) => (key.toLowerCase() === "message-id" ? mail.messageId : undefined),
     createReadStream: () => Readable.from([raw], { objectMode: false }),
   };
-  return { data: {}, message } as unknown as Parameters<SMTPPool["send"]>[0];
+  return { data: { signal }, message } as unknown as Parameters<SMTPPool["send"]>[0];
 }
 
 /** SMTP reply codes and transport errors that are worth another attempt. */
@@ -98,9 +98,12 @@ export const email: ChannelProvider<Config> = {
     // Messages notify composed go to the pool as they are; the rest through nodemailer's composer,
     // over the same connections.
     const composer = nodemailer.createTransport(pool);
-    const poolSend = (mail: ComposedMail) =>
+    // The send's signal goes to the pool too: when the deadline passes, the pool drops the message
+    // from its queue or closes the connection delivering it. A relay that stalls would otherwise
+    // hold that connection until the socket timeout, and a pool of them would stop all e-mail.
+    const poolSend = (mail: ComposedMail, signal: AbortSignal) =>
       new Promise<void>((resolve, reject) => {
-        pool.send(poolMail(mail), (err) => (err ? reject(err) : resolve()));
+        pool.send(poolMail(mail, signal), (err) => (err ? reject(err) : resolve()));
       });
     const sender = mailSender(config.from);
     return {
@@ -115,11 +118,11 @@ export const email: ChannelProvider<Config> = {
         });
         try {
           if (composed) {
-            await Promise.race([poolSend(composed), abort]);
+            await Promise.race([poolSend(composed, signal), abort]);
             return { providerId: composed.messageId };
           }
           const mail = mailOptions(msg, config.from, sender.domain);
-          const info = await Promise.race([composer.sendMail(mail), abort]);
+          const info = await Promise.race([composer.sendMail({ ...mail, signal }), abort]);
           return { providerId: info.messageId ?? mail.messageId };
         } catch (err) {
           throw err instanceof SendError ? err : classify(err);
