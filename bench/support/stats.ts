@@ -54,3 +54,21 @@ export function cpuMs(match: (comm: string, pid: number) => boolean, kind: "both
   }
   return ticks * TICK_MS;
 }
+
+/**
+ * The gateway's own accept histogram (`notify_events_accept_duration_seconds`: request to durable
+ * acceptance) as cumulative counts by bucket bound, summed over label sets; the difference of two
+ * reads is what the server saw in between, beside what the load generator measured.
+ */
+export async function acceptHistogram(metricsUrl: string, headers: Record<string, string>): Promise<Record<string, number>> {
+  const text = await (await fetch(metricsUrl, { headers })).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^notify_events_accept_duration_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/gm)) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
+  return out;
+}
+
+/** Share of the accepts between two histogram reads that took at most `le` seconds. */
+export function shareWithin(before: Record<string, number>, after: Record<string, number>, le: string): number {
+  const total = (after["+Inf"] ?? 0) - (before["+Inf"] ?? 0);
+  return total > 0 ? ((after[le] ?? 0) - (before[le] ?? 0)) / total : NaN;
+}
