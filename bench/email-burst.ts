@@ -9,7 +9,7 @@
 import { ensureBinary } from "../test/support/binary.ts";
 import { emailBurst, emailWarmUp, rawSmtpLimit, startSink } from "./support/sink.ts";
 import { notifyStack } from "./support/stack.ts";
-import { cpuMs, fmt, sampleRss } from "./support/stats.ts";
+import { costs, fmt, pids, sampleRss, SERVICES } from "./support/stats.ts";
 
 const SECONDS = Number(process.argv[2] ?? 5);
 await ensureBinary();
@@ -24,22 +24,12 @@ const s = await notifyStack({ NOTIFY_SMTP_URL: `smtp://127.0.0.1:${sink.port}?st
 try {
   const rss = sampleRss({ gateway: s.gateway.proc.pid, worker: s.worker!.proc.pid });
   await emailWarmUp({ url: s.url, headers: s.headers, sink, raw, tag: "warm" });
-  const gw = s.gateway.proc.pid;
-  const wk = s.worker!.proc.pid;
-  const groups: Record<string, (comm: string, pid: number) => boolean> = {
-    gateway: (_, pid) => pid === gw,
-    worker: (_, pid) => pid === wk,
-    postgres: (comm) => comm === "postgres",
-    rabbitmq: (comm) => comm === "beam.smp",
-    sink: (_, pid) => pid === sink.pid,
-  };
-  const before = Object.fromEntries(Object.entries(groups).map(([k, m]) => [k, cpuMs(m)] as const));
-  const r = await emailBurst({ url: s.url, headers: s.headers, sink, raw, seconds: SECONDS, tag: "burst" });
-  const cpu = Object.entries(groups).map(([k, m]) => `${k} ${fmt(((cpuMs(m) - before[k]!) / r.got) * 1000)}`);
+  const workers = { gateway: pids(s.gateway.proc.pid), worker: pids(s.worker!.proc.pid) };
+  const { result: r, text } = await costs({ ...workers, ...SERVICES, sink: pids(sink.pid) }, () => emailBurst({ url: s.url, headers: s.headers, sink, raw, seconds: SECONDS, tag: "burst" }), (r) => r.got);
   const peak = await rss.stop();
   console.log(
     `${process.env.NOTIFY_BENCH_EXEC ?? "dist/notify"}: ${fmt(r.rate)} delivered/s (${r.got}/${r.total}) = ${fmt((r.rate / raw) * 100, 1)}% of raw; ` +
-      `CPU µs per e-mail: ${cpu.join(", ")}; peak RSS gateway ${peak.gateway} MB, worker ${peak.worker} MB`,
+      `CPU µs per e-mail: ${text}; peak RSS gateway ${peak.gateway} MB, worker ${peak.worker} MB`,
   );
 } finally {
   await s.stop();

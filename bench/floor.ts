@@ -32,27 +32,11 @@ import { createTestDb, createTestVhost } from "../test/support/services.ts";
 import { eventBody, saturate } from "./support/load.ts";
 import { emailBurst, emailWarmUp, rawSmtpLimit, startSink, type Sink } from "./support/sink.ts";
 import { notifyStack } from "./support/stack.ts";
-import { cpuMs, fmt } from "./support/stats.ts";
+import { costs, fmt, pids, SERVICES, type Match } from "./support/stats.ts";
 
 const SECONDS = Number(process.argv[2] ?? 6);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const JSON_TYPE = { "content-type": "application/json" };
-
-/** Which processes a CPU figure sums: by command name (services) or pid (what this bench started). */
-type Match = (comm: string, pid: number) => boolean;
-const SERVICES: Record<string, Match> = { postgres: (c) => c === "postgres", rabbitmq: (c) => c === "beam.smp" };
-const pids = (...ps: number[]): Match => (_, pid) => ps.includes(pid);
-
-/** CPU µs per unit of work, by process group, over `work()`; the load generator is this process. */
-async function costs<T>(groups: Record<string, Match>, work: () => Promise<T>, units: (r: T) => number): Promise<{ result: T; text: string }> {
-  const before = Object.fromEntries(Object.entries(groups).map(([k, m]) => [k, cpuMs(m)] as const));
-  const me = process.cpuUsage();
-  const result = await work();
-  const mine = process.cpuUsage(me);
-  const n = units(result);
-  const parts = Object.entries(groups).map(([k, m]) => `${k} ${fmt(((cpuMs(m) - before[k]!) / n) * 1e3)}`);
-  return { result, text: [...parts, `load generator ${fmt((mine.user + mine.system) / n)}`].join(", ") };
-}
 
 async function accept(label: string, url: string, headers: Record<string, string>, server: Record<string, Match>, raw: number): Promise<void> {
   await saturate({ url, headers, body: (n) => eventBody(`warm-${n}`), seconds: 2, concurrency: CONCURRENCY });

@@ -11,7 +11,7 @@
 // A bench yardstick, like bench/amqp-publish.ts: the raw client, with no notify code in the path.
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import nodemailer from "nodemailer";
-import { encode as qpEncode, wrap as qpWrap } from "nodemailer/lib/qp";
+import { finishedMessage } from "./finished-message.ts";
 
 const transport = nodemailer.createTransport({
   pool: true,
@@ -30,10 +30,8 @@ await ch.basicQos(Number(process.env.FLOOR_PREFETCH ?? 64));
 await ch.basicConsume("floor.events", { noAck: false }, (msg) => {
   const event = JSON.parse(msg.bodyToString() ?? "{}") as { to: Array<{ email: string; name?: string }>; data: { n: string; code: string; pad: string } };
   const to = event.to[0]!;
-  const text = qpWrap(qpEncode(`Hello ${to.name}, your code is ${event.data.code}.\r\n${event.data.pad}`), 76);
-  const raw = `From: bench@notify.test\r\nTo: ${to.email}\r\nSubject: ${event.data.n}\r\nMessage-ID: <${event.data.n}@notify.test>\r\nDate: ${new Date().toUTCString()}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${text}\r\n`;
   transport
-    .sendMail({ envelope: { from: "bench@notify.test", to: [to.email] }, raw })
+    .sendMail(finishedMessage("bench@notify.test", to.email, event.data.n, `Hello ${to.name}, your code is ${event.data.code}.\n${event.data.pad}`))
     .then(
       () => msg.ack(),
       () => msg.nack(true),

@@ -3,8 +3,8 @@
  * message by subject, for the benches that measure e-mail end to end.
  */
 import nodemailer from "nodemailer";
-import { encode as qpEncode, wrap as qpWrap } from "nodemailer/lib/qp";
 import { DEFAULT_SMTP_POOL } from "../../src/channels/email.ts";
+import { finishedMessage } from "./finished-message.ts";
 import { eventBody, openLoop } from "./load.ts";
 
 export interface Sink {
@@ -47,14 +47,8 @@ const RAW_TEXT = "Hello Bench User, your code is 123456.\n" + "x".repeat(700);
  */
 export async function rawSmtpRate(port: number, seconds: number, connections: number, prebuilt = false): Promise<number> {
   const transport = nodemailer.createTransport({ pool: true, maxConnections: connections, maxMessages: 1000, host: "127.0.0.1", port, secure: false, ignoreTLS: true });
-  const body = qpWrap(qpEncode(RAW_TEXT.replace(/\n/g, "\r\n")), 76);
   const mail = (n: number) =>
-    prebuilt
-      ? {
-          envelope: { from: "bench@notify.test", to: ["raw@bench.test"] },
-          raw: `From: bench@notify.test\r\nTo: raw@bench.test\r\nSubject: raw-${n}\r\nMessage-ID: <raw-${n}@notify.test>\r\nDate: ${new Date().toUTCString()}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${body}\r\n`,
-        }
-      : { from: "bench@notify.test", to: "raw@bench.test", subject: `raw-${n}`, text: RAW_TEXT };
+    prebuilt ? finishedMessage("bench@notify.test", "raw@bench.test", `raw-${n}`, RAW_TEXT) : { from: "bench@notify.test", to: "raw@bench.test", subject: `raw-${n}`, text: RAW_TEXT };
   let sent = 0;
   const end = performance.now() + seconds * 1000;
   const started = performance.now();

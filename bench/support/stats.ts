@@ -55,6 +55,22 @@ export function cpuMs(match: (comm: string, pid: number) => boolean, kind: "both
   return ticks * TICK_MS;
 }
 
+/** Which processes a CPU figure sums: by command name (services) or pid (what a bench started). */
+export type Match = (comm: string, pid: number) => boolean;
+export const SERVICES: Record<string, Match> = { postgres: (c) => c === "postgres", rabbitmq: (c) => c === "beam.smp" };
+export const pids = (...ps: number[]): Match => (_, pid) => ps.includes(pid);
+
+/** CPU µs per unit of work, by process group, over `work()`; the load generator is this process. */
+export async function costs<T>(groups: Record<string, Match>, work: () => Promise<T>, units: (r: T) => number): Promise<{ result: T; text: string }> {
+  const before = Object.fromEntries(Object.entries(groups).map(([k, m]) => [k, cpuMs(m)] as const));
+  const me = process.cpuUsage();
+  const result = await work();
+  const mine = process.cpuUsage(me);
+  const n = units(result);
+  const parts = Object.entries(groups).map(([k, m]) => `${k} ${fmt(((cpuMs(m) - before[k]!) / n) * 1e3)}`);
+  return { result, text: [...parts, `load generator ${fmt((mine.user + mine.system) / n)}`].join(", ") };
+}
+
 /**
  * The gateway's own accept histogram (`notify_events_accept_duration_seconds`: request to durable
  * acceptance) as cumulative counts by bucket bound, summed over label sets; the difference of two

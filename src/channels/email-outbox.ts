@@ -50,7 +50,7 @@ export const emailOutbox: ChannelProvider<Config> = {
         if (!SAFE_ID.test(msg.deliveryId)) throw new SendError("delivery id is not a safe file name", { permanent: true });
         let raw: Buffer | string;
         try {
-          raw = composeMail(msg, sender)?.raw ?? ((await transport.sendMail(mailOptions(msg, config.from, sender.domain))).message as Buffer);
+          raw = composeMail(msg, sender)?.raw ?? ((await transport.sendMail(mailOptions(msg, sender))).message as Buffer);
         } catch (err) {
           // nodemailer refuses a malformed envelope or header: retrying builds the same message.
           throw new SendError(`cannot build the message: ${(err as Error).message}`, { permanent: true, cause: err });

@@ -121,7 +121,7 @@ export const email: ChannelProvider<Config> = {
             await Promise.race([poolSend(composed, signal), abort]);
             return { providerId: composed.messageId };
           }
-          const mail = mailOptions(msg, config.from, sender.domain);
+          const mail = mailOptions(msg, sender);
           const info = await Promise.race([composer.sendMail({ ...mail, signal }), abort]);
           return { providerId: info.messageId ?? mail.messageId };
         } catch (err) {

@@ -14,7 +14,7 @@ import type { OutboundMessage } from "./types.ts";
 const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "windows" });
 
 async function byNodemailer(msg: OutboundMessage, from: string): Promise<ParsedMail> {
-  const info = await composer.sendMail(mailOptions(msg, from, mailSender(from).domain));
+  const info = await composer.sendMail(mailOptions(msg, mailSender(from)));
   return simpleParser(info.message as Buffer);
 }
 

@@ -17,18 +17,19 @@ import { encode as qpEncode, wrap as qpWrap } from "nodemailer/lib/qp";
 import type { OutboundMessage } from "./types.ts";
 
 /** The domain part of the From address, for Message-IDs. */
-export function mailDomain(from: string): string {
+function mailDomain(from: string): string {
   return (from.match(/@([^>\s]+)/)?.[1] ?? "notify.local").replace(/[^A-Za-z0-9.-]/g, "");
 }
 
-export function mailOptions(msg: OutboundMessage, from: string, domain: string): SendMailOptions & { messageId: string } {
+/** The message as options for nodemailer's composer: what composeMail leaves to it. */
+export function mailOptions(msg: OutboundMessage, sender: MailSender): SendMailOptions & { messageId: string } {
   return {
-    from,
+    from: sender.from,
     to: msg.to,
     subject: subjectOf(msg),
     text: msg.content.text ?? "",
     html: msg.content.html,
-    messageId: messageIdOf(msg, domain),
+    messageId: messageIdOf(msg, sender.domain),
     headers: extraHeaders(msg),
     // Templates and data never name files or URLs for nodemailer to fetch.
     disableFileAccess: true,
@@ -76,7 +77,6 @@ export function composeMail(msg: OutboundMessage, sender: MailSender): ComposedM
     if (!PRINTABLE.test(value)) return undefined;
     head += `${headerLine(key, value)}\r\n`;
   }
-  if (!PRINTABLE.test(messageId)) return undefined;
   // As nodemailer builds it: an empty text or HTML is left out, both make multipart/alternative.
   const parts = [msg.content.text && part(msg.content.text, "text/plain"), msg.content.html && part(msg.content.html, "text/html")].filter((p): p is string => !!p);
   let raw: string;
