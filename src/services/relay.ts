@@ -66,8 +66,13 @@ export function createRelay(deps: { queue: Queue; notifications: NotificationRep
   };
 
   async function sweep() {
-    let purgedAt = 0;
-    while (!abort.signal.aborted) {
+    // Both wait their turn at start: there they held the embedded store's one session (≈ 25 ms on
+    // a cold catalog) while the roles were starting. Outbox rows are swept only once a few seconds
+    // old, and expired idempotency keys are not honoured anyway.
+    let purgedAt = Date.now();
+    for (;;) {
+      await delay(SWEEP_EVERY_MS, abort.signal);
+      if (abort.signal.aborted) return;
       if (Date.now() - purgedAt > PURGE_EVERY_MS) {
         purgedAt = Date.now();
         // Idempotency records live 24 h; without this the table only grows.
@@ -87,7 +92,6 @@ export function createRelay(deps: { queue: Queue; notifications: NotificationRep
       } catch (err) {
         log.debug("outbox sweep failed", { err: String(err) });
       }
-      await delay(SWEEP_EVERY_MS, abort.signal);
     }
   }
 
