@@ -23,7 +23,7 @@
  * burst (the raw rate × seconds events, posted at up to 3× the raw rate); delivered/s is over the
  * whole burst, from its first POST to its last receipt.
  *
- *   bun run build && bun bench/floor.ts [seconds=6]
+ *   bun run build && bun bench/floor.ts [seconds=6]     (FLOOR_ONLY=accept: the acceptance phases only)
  */
 import { DEFAULT_SMTP_POOL } from "../src/channels/email.ts";
 import { measureRawPublishRate } from "./amqp-publish.ts";
@@ -95,11 +95,17 @@ for (const pack of ["0", "1"]) {
   await s.stop();
 }
 {
+  const s = await floorStack({ FLOOR_PACK: "1", FLOOR_STORE: "0" });
+  await accept("broker-only accept (publish with confirms, one message per flush; no PostgreSQL)", s.url, JSON_TYPE, { server: s.server }, raw);
+  await s.stop();
+}
+{
   const s = await notifyStack({}, false);
   await accept("notify gateway (compiled)", s.url, s.headers, { gateway: pids(s.gateway.proc.pid) }, raw);
   await s.stop();
 }
 
+if (process.env.FLOOR_ONLY === "accept") process.exit(0);
 const sink = await startSink();
 const limit = await rawSmtpLimit(sink.port, Math.min(SECONDS, 5));
 const rawSmtp = limit.rate;

@@ -2,10 +2,10 @@
  * The least a durable accept can do, as a yardstick for the gateway (bench/floor.ts): Bun.serve,
  * JSON.parse, then (mode "durable") the row committed to PostgreSQL and the message confirmed by
  * RabbitMQ, in parallel, each shared by the requests that arrive together (group commit, one batch
- * in flight per side), then 202. No auth, validation, idempotency, audit, metrics or logging.
+ * in flight per side), then 202 (FLOOR_STORE=0: the broker's confirm alone). No auth, validation, idempotency, audit, metrics or logging.
  * Mode "hello" answers 202 after JSON.parse alone: the HTTP ceiling with the same load generator.
  *
- *   FLOOR_MODE=hello|durable [FLOOR_PACK=1] FLOOR_PORT=… FLOOR_DB=postgres://… FLOOR_AMQP=amqp://… bun accept-floor-server.ts
+ *   FLOOR_MODE=hello|durable [FLOOR_PACK=1] [FLOOR_STORE=0] FLOOR_PORT=… FLOOR_DB=postgres://… FLOOR_AMQP=amqp://… bun accept-floor-server.ts
  * Prints "ready" once listening.
  */
 // A bench yardstick, like bench/amqp-publish.ts: the raw clients; of notify's code only the
@@ -37,6 +37,9 @@ if (mode === "durable") {
               FROM jsonb_to_recordset(${doc}::text::jsonb) AS t(id uuid, event text, status text, payload jsonb, source text, send_at timestamptz)
               ON CONFLICT (id) DO NOTHING`;
   });
+  // FLOOR_STORE=0: the broker's confirm alone makes the event durable (no PostgreSQL on the accept
+  // path): what a broker-first design could reach.
+  const store = process.env.FLOOR_STORE !== "0";
   // FLOOR_PACK=1: the requests of one flush travel as one message (a JSON array), as audit records do.
   const packed = process.env.FLOOR_PACK === "1";
   const publish = groupOf<{ id: string; json: string }>(async (msgs) => {
@@ -46,7 +49,7 @@ if (mode === "durable") {
   accept = async (body) => {
     const id = Bun.randomUUIDv7();
     const json = JSON.stringify({ ...body, notification_id: id });
-    await Promise.all([commit({ id, json }), publish({ id, json })]);
+    await (store ? Promise.all([commit({ id, json }), publish({ id, json })]) : publish({ id, json }));
   };
 }
 
