@@ -2,7 +2,8 @@
  * The least a durable accept can do, as a yardstick for the gateway (bench/floor.ts): Bun.serve,
  * JSON.parse, then (mode "durable") the row committed to PostgreSQL and the message confirmed by
  * RabbitMQ, in parallel, each shared by the requests that arrive together (group commit, one batch
- * in flight per side), then 202 (FLOOR_STORE=0: the broker's confirm alone). No auth, validation, idempotency, audit, metrics or logging.
+ * in flight per side), then 202 (FLOOR_STORE=0: after the broker's confirm alone). No auth,
+ * validation, idempotency, audit, metrics or logging.
  * Mode "hello" answers 202 after JSON.parse alone: the HTTP ceiling with the same load generator.
  *
  *   FLOOR_MODE=hello|durable [FLOOR_PACK=1] [FLOOR_STORE=0] FLOOR_PORT=… FLOOR_DB=postgres://… FLOOR_AMQP=amqp://… bun accept-floor-server.ts
