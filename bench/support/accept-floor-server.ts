@@ -31,16 +31,15 @@ if (mode === "durable") {
   const ch = await amqp.channel();
   await ch.queueDeclare("floor.events", { durable: true }, { "x-queue-type": "quorum" });
   await ch.confirmSelect();
-  const commit = groupOf<{ id: string; json: string }>(async (rows) => {
+  // FLOOR_STORE=0: the broker's confirm alone makes the event durable (no PostgreSQL on the accept
+  // path): what a broker-first design could reach.
+  const commit = process.env.FLOOR_STORE === "0" ? undefined : groupOf<{ id: string; json: string }>(async (rows) => {
     const doc = `[${rows.map((r) => `{"id":"${r.id}","event":"bench","status":"accepted","payload":${r.json},"source":"floor","send_at":null}`).join(",")}]`;
     await sql`INSERT INTO notifications (id, event, status, payload, source, send_at)
               SELECT id, event, status, payload, source, send_at
               FROM jsonb_to_recordset(${doc}::text::jsonb) AS t(id uuid, event text, status text, payload jsonb, source text, send_at timestamptz)
               ON CONFLICT (id) DO NOTHING`;
   });
-  // FLOOR_STORE=0: the broker's confirm alone makes the event durable (no PostgreSQL on the accept
-  // path): what a broker-first design could reach.
-  const store = process.env.FLOOR_STORE !== "0";
   // FLOOR_PACK=1: the requests of one flush travel as one message (a JSON array), as audit records do.
   const packed = process.env.FLOOR_PACK === "1";
   const publish = groupOf<{ id: string; json: string }>(async (msgs) => {
@@ -50,7 +49,7 @@ if (mode === "durable") {
   accept = async (body) => {
     const id = Bun.randomUUIDv7();
     const json = JSON.stringify({ ...body, notification_id: id });
-    await (store ? Promise.all([commit({ id, json }), publish({ id, json })]) : publish({ id, json }));
+    await Promise.all([commit?.({ id, json }), publish({ id, json })]);
   };
 }
 

@@ -10,7 +10,7 @@ import { mkdirSync } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import * as v from "valibot";
-import { composeMail, mailOptions, mailSender } from "./mail-message.ts";
+import { composeMail, mailOptions, mailSender, messageIdOf } from "./mail-message.ts";
 import { SendError, type ChannelProvider, type ChannelSender } from "./types.ts";
 
 const Config = v.object({
@@ -65,7 +65,7 @@ export const emailOutbox: ChannelProvider<Config> = {
         } catch (err) {
           throw new SendError(`outbox write failed: ${(err as Error).message}`, { permanent: false, cause: err });
         }
-        return { providerId: `<${msg.deliveryId}@${sender.domain}>` };
+        return { providerId: messageIdOf(msg, sender.domain) };
       },
       async close() {
         transport.close();

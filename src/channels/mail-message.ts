@@ -109,7 +109,8 @@ function headerLine(key: string, value: string): string {
   return foldLines(`${key}: ${value}`, 76);
 }
 
-function messageIdOf(msg: OutboundMessage, domain: string): string {
+/** `<delivery id@domain>`: the same on every attempt of a delivery. */
+export function messageIdOf(msg: OutboundMessage, domain: string): string {
   return `<${msg.deliveryId}@${domain}>`;
 }
 
